@@ -1,0 +1,121 @@
+"""Options of the rigid CT–MR registration, with defaults that work on real data, and presets (JSON data)."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+PRESETS_DIR = Path(__file__).resolve().parent.parent / "Resources" / "Presets"
+
+INITIALIZERS = ("search", "moments", "geometry", "identity")
+SAMPLING_STRATEGIES = ("random", "regular", "none")
+OPTIMIZERS = ("regular_step_gradient_descent", "gradient_descent")
+INTERPOLATORS = ("sinc", "bspline", "linear")
+
+
+@dataclass
+class RegistrationOptions:
+    """Rigid (Euler3D) registration of a moving MR onto a fixed CT with Mattes mutual information.
+
+    Pyramid: ``level_spacings_mm`` are the voxel sizes (mm) of the levels, coarse to fine; each level is
+    smoothed with the matching ``smoothing_sigmas_mm`` (mm, Gaussian sigma) on top of anti-aliasing.
+    Metric: Mattes MI with ``histogram_bins`` bins, sampled by ``sampling_strategy`` ("random", "regular",
+    "none" = all voxels) at ``sampling_percentage`` (0–1) with the fixed ``random_seed``.
+    Optimizer: ``optimizer`` is "regular_step_gradient_descent" (step ``learning_rate`` mm, halved down to
+    ``minimum_step_mm``) or "gradient_descent" (``learning_rate`` estimated each iteration, steps capped at
+    ``learning_rate`` mm, stops when the metric changes less than ``convergence_minimum_value`` over
+    ``convergence_window`` iterations); at most ``iterations`` per level. Scales come from physical shifts,
+    so 1 radian and 1 mm are weighed by how far they move the fixed image's points.
+    Masks: ``mask`` "auto" builds a body mask of each image (no HU assumption) and lets the metric see the
+    fixed mask grown by ``mask_margin_mm``, so the subject's outline counts but the table does not; "none"
+    uses every voxel. User masks passed to the registration take precedence.
+    Intensities: clipped to the ``clip_percentiles`` of the voxels in each body mask (tames FOV padding
+    such as -2048 HU, and metal).
+    Initializer: "search" (24 axis-aligned orientations × translations about the mask centroids, scored by
+    MI on a ``search_spacing_mm`` grid, the best ``search_candidates`` refined there), "moments" (mask
+    centroids, no rotation), "geometry" (image centres) or "identity".
+    """
+
+    level_spacings_mm: tuple[float, ...] = (6.0, 3.0, 1.5)
+    smoothing_sigmas_mm: tuple[float, ...] = (4.0, 2.0, 0.0)
+    histogram_bins: int = 64
+    sampling_strategy: str = "random"
+    sampling_percentage: float = 0.10
+    random_seed: int = 42
+    optimizer: str = "regular_step_gradient_descent"
+    learning_rate: float = 1.0
+    minimum_step_mm: float = 1e-4
+    iterations: int = 200
+    convergence_window: int = 10
+    convergence_minimum_value: float = 1e-6
+    mask: str = "auto"
+    mask_margin_mm: float = 20.0
+    clip_percentiles: tuple[float, float] = (0.5, 99.5)
+    initializer: str = "search"
+    search_spacing_mm: float = 6.0
+    search_translation_step_mm: float = 15.0
+    search_candidates: int = 4
+    search_iterations: int = 60
+    final_interpolator: str = "sinc"
+
+    def __post_init__(self) -> None:
+        self.level_spacings_mm = tuple(float(v) for v in self.level_spacings_mm)
+        self.smoothing_sigmas_mm = tuple(float(v) for v in self.smoothing_sigmas_mm)
+        self.clip_percentiles = tuple(float(v) for v in self.clip_percentiles)
+        self.validate()
+
+    def validate(self) -> None:
+        """Raise ``ValueError`` naming the first option that is out of range."""
+        checks = [
+            (len(self.level_spacings_mm) > 0, "level_spacings_mm needs at least one level"),
+            (len(self.level_spacings_mm) == len(self.smoothing_sigmas_mm),
+             "level_spacings_mm and smoothing_sigmas_mm need the same number of levels"),
+            (all(v > 0 for v in self.level_spacings_mm), "level_spacings_mm must be > 0"),
+            (all(v >= 0 for v in self.smoothing_sigmas_mm), "smoothing_sigmas_mm must be >= 0"),
+            (8 <= self.histogram_bins <= 512, "histogram_bins must be in 8..512"),
+            (self.sampling_strategy in SAMPLING_STRATEGIES, f"sampling_strategy must be one of {SAMPLING_STRATEGIES}"),
+            (0 < self.sampling_percentage <= 1, "sampling_percentage must be in (0, 1]"),
+            (self.optimizer in OPTIMIZERS, f"optimizer must be one of {OPTIMIZERS}"),
+            (self.learning_rate > 0, "learning_rate must be > 0"),
+            (self.iterations > 0, "iterations must be > 0"),
+            (self.mask in ("auto", "none"), "mask must be 'auto' or 'none'"),
+            (self.mask_margin_mm >= 0, "mask_margin_mm must be >= 0"),
+            (0 <= self.clip_percentiles[0] < self.clip_percentiles[1] <= 100, "clip_percentiles must be 0 <= low < high <= 100"),
+            (self.initializer in INITIALIZERS, f"initializer must be one of {INITIALIZERS}"),
+            (self.search_spacing_mm > 0, "search_spacing_mm must be > 0"),
+            (self.search_candidates >= 1, "search_candidates must be >= 1"),
+            (self.final_interpolator in INTERPOLATORS, f"final_interpolator must be one of {INTERPOLATORS}"),
+        ]
+        for ok, message in checks:
+            if not ok:
+                raise ValueError(f"Invalid registration option: {message}.")
+
+    def replace(self, **changes) -> "RegistrationOptions":
+        """A copy with some options changed (validated)."""
+        return dataclasses.replace(self, **changes)
+
+    def to_dict(self) -> dict:
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, values: dict) -> "RegistrationOptions":
+        known = {f.name for f in dataclasses.fields(cls)}
+        unknown = sorted(set(values) - known)
+        if unknown:
+            raise ValueError(f"Unknown registration option(s): {', '.join(unknown)}.")
+        return cls(**values)
+
+    @classmethod
+    def from_preset(cls, name: str) -> "RegistrationOptions":
+        """Options of a preset in ``Resources/Presets/<name>.json`` (defaults for keys it does not set)."""
+        path = PRESETS_DIR / f"{name}.json"
+        if not path.is_file():
+            raise ValueError(f"Unknown preset '{name}'; available: {', '.join(preset_names())}.")
+        return cls.from_dict(json.loads(path.read_text())["options"])
+
+
+def preset_names() -> list[str]:
+    """Names of the bundled presets."""
+    return sorted(p.stem for p in PRESETS_DIR.glob("*.json"))
