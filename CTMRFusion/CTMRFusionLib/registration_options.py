@@ -1,4 +1,4 @@
-"""Options of the rigid CT–MR registration, with defaults that work on real data, and presets (JSON data)."""
+"""Options of the rigid CT–MR registration, with defaults that work on real data, and presets (JSON data files)."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ import json
 from dataclasses import dataclass
 from pathlib import Path
 
-PRESETS_DIR = Path(__file__).resolve().parent.parent / "Resources" / "Presets"
+PRESETS_DIR = Path(__file__).resolve().parent / "presets"
 
 INITIALIZERS = ("search", "moments", "geometry", "identity")
 SAMPLING_STRATEGIES = ("random", "regular", "none")
@@ -109,7 +109,7 @@ class RegistrationOptions:
 
     @classmethod
     def from_preset(cls, name: str) -> "RegistrationOptions":
-        """Options of a preset in ``Resources/Presets/<name>.json`` (defaults for keys it does not set)."""
+        """Options of a preset in ``presets/<name>.json`` (in this package) (defaults for keys it does not set)."""
         path = PRESETS_DIR / f"{name}.json"
         if not path.is_file():
             raise ValueError(f"Unknown preset '{name}'; available: {', '.join(preset_names())}.")
