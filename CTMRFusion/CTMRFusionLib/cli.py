@@ -1,0 +1,190 @@
+"""``ctmrfusion`` command line: registration and demo on image files, outside Slicer.
+
+Transforms written by ``register`` are ITK transform files in LPS that map CT (fixed) points to MR
+(moving) points: ``sitk.Resample(mr, ct, sitk.ReadTransform(path))`` puts the MR on the CT, and Slicer
+loads the file as the transform that moves the MR onto the CT.
+
+Exit codes: 0 success, 2 bad input (the one-line reason is printed), 130 interrupted, 1 unexpected error.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from pathlib import Path
+
+from . import __version__
+from .image_checks import InvalidInputError
+from .image_io import check_output_path, read_image, write_image, write_transform
+from .landmarks import LandmarkError, read_landmarks, target_registration_error
+from .progress import ProgressEvent
+from .registration_options import INITIALIZERS, INTERPOLATORS, RegistrationOptions, preset_names
+from .resampling import resample_onto
+from .rigid_registration import register_rigid
+from .sample_data import ATTRIBUTION, demo_pair
+
+REGISTER_EPILOG = """\
+The transform file (--transform, .h5 or .tfm) is an ITK transform in LPS mm that maps CT (fixed) points
+to MR (moving) points, so that sitk.Resample(mr, ct, sitk.ReadTransform(FILE)) puts the MR on the CT grid.
+Slicer reads the same file as the transform that shows the MR aligned on the CT.
+"""
+
+
+class TerminalProgress:
+    """Progress on stderr: one rewritten line on a terminal, a line per 10 % otherwise."""
+
+    def __init__(self, stream=sys.stderr, quiet: bool = False):
+        self.stream, self.quiet = stream, quiet
+        self.interactive = hasattr(stream, "isatty") and stream.isatty()
+        self.last_decile = (None, -1)
+
+    def __call__(self, event: ProgressEvent) -> None:
+        if self.quiet:
+            return
+        detail = event.message
+        if event.stage == "register" and event.iteration:
+            detail += f" it {event.iteration} MI {event.metric:.4f}"
+        line = f"{event.stage:10s} {event.fraction * 100:5.1f}%  {detail}"
+        if self.interactive:
+            self.stream.write("\r" + line[:100].ljust(100))
+            if event.fraction >= 1.0:
+                self.stream.write("\n")
+        else:
+            decile = (event.stage, int(event.fraction * 10))
+            if decile != self.last_decile:
+                self.last_decile = decile
+                self.stream.write(line + "\n")
+        self.stream.flush()
+
+
+def _options(args) -> RegistrationOptions:
+    options = RegistrationOptions.from_preset(args.preset)
+    changes = {"final_interpolator": args.interpolator}
+    if args.initializer:
+        changes["initializer"] = args.initializer
+    return options.replace(**changes)
+
+
+def run_registration(args) -> dict:
+    """Register the files named in ``args``; write the outputs; return the report dictionary."""
+    inputs = [args.ct, args.mr, args.ct_mask, args.mr_mask, args.ct_landmarks, args.mr_landmarks]
+    outputs = [p for p in (args.transform, args.volume, args.report) if p]
+    for output in outputs:
+        check_output_path(output, inputs)
+    if bool(args.ct_landmarks) != bool(args.mr_landmarks):
+        raise LandmarkError("Give both --ct-landmarks and --mr-landmarks, or neither.")
+    options = _options(args)
+    progress = TerminalProgress(quiet=args.quiet)
+
+    started = time.perf_counter()
+    ct = read_image(args.ct, "CT")
+    mr = read_image(args.mr, "MR")
+    ct_mask = read_image(args.ct_mask, "CT mask") if args.ct_mask else None
+    mr_mask = read_image(args.mr_mask, "MR mask") if args.mr_mask else None
+    landmarks = None
+    if args.ct_landmarks:
+        landmarks = (read_landmarks(args.ct_landmarks), read_landmarks(args.mr_landmarks))
+    read_seconds = time.perf_counter() - started
+
+    result = register_rigid(ct, mr, options, ct_mask, mr_mask, progress=progress)
+    report = {
+        "ctmrfusion_version": __version__,
+        "inputs": {"ct": str(args.ct), "mr": str(args.mr)},
+        "transform_convention": "ITK, LPS mm, maps CT (fixed) points to MR (moving) points",
+        "options": options.to_dict(),
+        **result.to_dict(),
+    }
+    report["timings_seconds"]["read"] = read_seconds
+    if landmarks is not None:
+        report["tre"] = target_registration_error(result.transform, *landmarks, by=args.pairing).to_dict()
+    if args.volume:
+        tick = time.perf_counter()
+        resampled = resample_onto(mr, ct, result.transform, args.interpolator, progress=progress)
+        write_image(resampled, args.volume)
+        report["timings_seconds"]["resample"] = time.perf_counter() - tick
+    write_transform(result.transform, args.transform)
+    if args.report:
+        Path(args.report).write_text(json.dumps(report, indent=2))
+    return report
+
+
+def _print_summary(report: dict, stream=sys.stdout) -> None:
+    parameters = report["parameters"]
+    angles = ", ".join(f"{a:.4f}" for a in parameters["angles_rad"])
+    translation = ", ".join(f"{t:.2f}" for t in parameters["translation_mm"])
+    print(f"Metric (Mattes MI): {report['metric']:.4f} after {report['iterations']} iterations, "
+          f"{report['elapsed_seconds']:.1f} s", file=stream)
+    print(f"Angles (rad, LPS x/y/z): {angles}; translation (mm, LPS): {translation}", file=stream)
+    if "tre" in report:
+        before, after = report["tre"]["before"], report["tre"]["after"]
+        print(f"Landmark TRE over {after['count']} pairs: before {before['mean_mm']:.2f} mm mean; after "
+              f"{after['mean_mm']:.2f} mm mean, {after['median_mm']:.2f} median, {after['max_mm']:.2f} max",
+              file=stream)
+
+
+def _add_register_arguments(parser) -> None:
+    parser.add_argument("--ct", required=True, help="CT (fixed) image file or DICOM folder")
+    parser.add_argument("--mr", required=True, help="MR (moving) image file or DICOM folder")
+    parser.add_argument("--transform", required=True, help="output ITK transform (.h5/.tfm), CT→MR points, LPS")
+    parser.add_argument("--volume", help="output: MR resampled on the CT grid (e.g. .nrrd, .nii.gz)")
+    parser.add_argument("--report", help="output JSON report: parameters, metric, iterations, timings, TRE")
+    parser.add_argument("--interpolator", choices=INTERPOLATORS, default="sinc",
+                        help="interpolator of the final resample (default: sinc = Hamming-windowed sinc)")
+    parser.add_argument("--preset", choices=preset_names(), default="default", help="registration preset")
+    parser.add_argument("--initializer", choices=INITIALIZERS, help="initial alignment (default: search)")
+    parser.add_argument("--ct-mask", help="optional CT mask image (non-zero = use)")
+    parser.add_argument("--mr-mask", help="optional MR mask image (non-zero = use)")
+    parser.add_argument("--ct-landmarks", help="CT landmarks (.mrk.json, .fcsv, .csv in LPS)")
+    parser.add_argument("--mr-landmarks", help="MR landmarks, paired with the CT ones")
+    parser.add_argument("--pairing", choices=("label", "order"), default="label", help="landmark pairing")
+    parser.add_argument("--quiet", action="store_true", help="no progress display")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="ctmrfusion", description="CT–MR registration and fusion.")
+    parser.add_argument("--version", action="version", version=f"ctmrfusion {__version__}")
+    commands = parser.add_subparsers(dest="command", required=True)
+    register = commands.add_parser("register", help="rigidly register an MR onto a CT", epilog=REGISTER_EPILOG,
+                                   formatter_class=argparse.RawDescriptionHelpFormatter)
+    _add_register_arguments(register)
+    demo = commands.add_parser("demo", help="register the bundled sample pair and report landmark TRE")
+    demo.add_argument("--out", default="demo_output", help="output folder (default: demo_output)")
+    demo.add_argument("--interpolator", choices=INTERPOLATORS, default="sinc")
+    demo.add_argument("--quiet", action="store_true")
+    return parser
+
+
+def _demo(args) -> dict:
+    pair = demo_pair()
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    print(ATTRIBUTION)
+    namespace = argparse.Namespace(
+        ct=str(pair.ct), mr=str(pair.mr), transform=str(out / "mr_to_ct.h5"), volume=str(out / "mr_on_ct.nrrd"),
+        report=str(out / "registration_report.json"), interpolator=args.interpolator, preset="default",
+        initializer=None, ct_mask=None, mr_mask=None, ct_landmarks=str(pair.ct_landmarks),
+        mr_landmarks=str(pair.mr_landmarks), pairing="label", quiet=args.quiet,
+    )
+    report = run_registration(namespace)
+    print(f"Wrote {namespace.transform}, {namespace.volume} and {namespace.report}")
+    return report
+
+
+def main(argv=None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        report = _demo(args) if args.command == "demo" else run_registration(args)
+    except (InvalidInputError, LandmarkError, ValueError, FileNotFoundError) as error:
+        print(f"ctmrfusion: error: {error}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("ctmrfusion: interrupted; no output written.", file=sys.stderr)
+        return 130
+    _print_summary(report)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
