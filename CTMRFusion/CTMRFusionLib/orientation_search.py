@@ -1,9 +1,11 @@
 """Initial alignment that escapes wrong optima: a search over orientations and translations scored by MI.
 
-CT and MR frames can differ by whole-axis flips (feet-first vs head-first, prone vs supine), which puts the
-right answer far outside any gradient method's capture range. The search aligns the body-mask centroids,
-scores the 24 axis-aligned rotations about them, then a small grid of translations for the best few, on a
-coarse grid, and refines the best candidates with a short optimisation, keeping the lowest metric.
+CT and MR frames can differ by whole-axis flips (feet-first vs head-first, prone vs supine) and by large
+tilts, which put the right answer far outside any gradient method's capture range. The search aligns the
+body-mask centroids and scores, by Mattes MI on a coarse grid, a set of candidate rotations about them:
+the 24 axis-aligned rotations, each also tilted by ±``search_angle_deg`` about each axis, and the rotations
+that align the two masks' principal axes. The best few distinct candidates (more than 40° apart) get a
+small grid of translations and a short optimisation each; the lowest final metric wins.
 """
 
 from __future__ import annotations
@@ -46,6 +48,47 @@ def axis_aligned_rotations() -> list[np.ndarray]:
     return rotations
 
 
+def _rotation_about_axis(axis: int, angle_rad: float) -> np.ndarray:
+    cosine, sine = np.cos(angle_rad), np.sin(angle_rad)
+    i, j = [a for a in range(3) if a != axis]
+    matrix = np.eye(3)
+    matrix[i, i], matrix[i, j], matrix[j, i], matrix[j, j] = cosine, -sine, sine, cosine
+    return matrix
+
+
+def principal_axes(mask: sitk.Image) -> np.ndarray:
+    """3x3 matrix whose columns are the mask's principal axes (LPS), largest spread first."""
+    indices = np.argwhere(sitk.GetArrayViewFromImage(mask) > 0)[:, ::-1].astype(float)
+    stride = max(1, len(indices) // 50000)
+    direction = np.array(mask.GetDirection()).reshape(3, 3)
+    points = indices[::stride] * np.array(mask.GetSpacing()) @ direction.T
+    values, vectors = np.linalg.eigh(np.cov(points.T))
+    return vectors[:, ::-1]
+
+
+def candidate_rotations(angle_deg: float, fixed_axes: np.ndarray | None = None,
+                        moving_axes: np.ndarray | None = None) -> list[np.ndarray]:
+    """Rotations (fixed→moving, LPS) to score: axis-aligned, their tilts by ±angle, principal-axes fits."""
+    tilts = [np.eye(3)]
+    if angle_deg > 0:
+        for axis in range(3):
+            for sign in (1.0, -1.0):
+                tilts.append(_rotation_about_axis(axis, sign * np.deg2rad(angle_deg)))
+    rotations = [base @ tilt for base in axis_aligned_rotations() for tilt in tilts]
+    if fixed_axes is not None and moving_axes is not None:
+        for signs in itertools.product((1.0, -1.0), repeat=3):
+            rotation = moving_axes @ np.diag(signs) @ fixed_axes.T
+            if np.linalg.det(rotation) > 0:
+                rotations.append(rotation)
+    return rotations
+
+
+def _angle_between(a: np.ndarray, b: np.ndarray) -> float:
+    """Angle (degrees) of the rotation taking ``a`` to ``b``."""
+    cosine = (np.trace(a.T @ b) - 1.0) / 2.0
+    return float(np.degrees(np.arccos(np.clip(cosine, -1.0, 1.0))))
+
+
 def _metric_method(options, fixed_mask) -> sitk.ImageRegistrationMethod:
     method = sitk.ImageRegistrationMethod()
     method.SetMetricAsMattesMutualInformation(options.histogram_bins)
@@ -74,17 +117,19 @@ def search_orientation(
     fixed_mask: sitk.Image | None = None,
     progress: ProgressCallback | None = None,
     cancel: CancelToken | None = None,
+    principal_axes_pair: tuple[np.ndarray, np.ndarray] | None = None,
 ) -> tuple[sitk.Euler3DTransform, list[SearchCandidate]]:
     """Best Euler3D start (fixed→moving, LPS, centred on the fixed centroid) and the scored candidates.
 
     ``fixed``/``moving`` should already be on the coarse search grid (``options.search_spacing_mm``), as
-    float images with clipped intensities; the centres are the body-mask centroids in LPS mm.
+    float images with clipped intensities; the centres are the body-mask centroids in LPS mm;
+    ``principal_axes_pair``: (fixed, moving) principal axes of the body masks, adding their alignments.
     """
     fixed_center = np.asarray(fixed_center_lps, dtype=float)
     base_translation = np.asarray(moving_center_lps, dtype=float) - fixed_center
     method = _metric_method(options, fixed_mask)
 
-    rotations = axis_aligned_rotations()
+    rotations = candidate_rotations(options.search_angle_deg, *(principal_axes_pair or (None, None)))
     candidates: list[SearchCandidate] = []
     for index, rotation in enumerate(rotations):
         if cancel is not None:
@@ -98,7 +143,12 @@ def search_orientation(
 
     step = options.search_translation_step_mm
     offsets = [np.array(o) * step for o in itertools.product((-1.0, 0.0, 1.0), repeat=3)]
-    shortlisted = candidates[: options.search_candidates]
+    shortlisted: list[SearchCandidate] = []
+    for candidate in candidates:  # best first, each more than 40 degrees from those already kept
+        if len(shortlisted) == options.search_candidates or not np.isfinite(candidate.metric):
+            break
+        if all(_angle_between(candidate.rotation, kept.rotation) > 40.0 for kept in shortlisted):
+            shortlisted.append(candidate)
     for number, candidate in enumerate(shortlisted):
         for offset in offsets:
             if cancel is not None:

@@ -33,9 +33,11 @@ class RegistrationOptions:
     uses every voxel. User masks passed to the registration take precedence.
     Intensities: clipped to the ``clip_percentiles`` of the voxels in each body mask (tames FOV padding
     such as -2048 HU, and metal).
-    Initializer: "search" (24 axis-aligned orientations × translations about the mask centroids, scored by
-    MI on a ``search_spacing_mm`` grid, the best ``search_candidates`` refined there), "moments" (mask
-    centroids, no rotation), "geometry" (image centres) or "identity".
+    Initializer: "search" (the 24 axis-aligned orientations, each also tilted by ±``search_angle_deg``
+    about each axis, and the masks' principal-axes alignments, about the mask centroids, scored by MI on a
+    ``search_spacing_mm`` grid; the best ``search_candidates`` distinct ones get translations of
+    ±``search_translation_step_mm`` and are refined there), "moments" (mask centroids, no rotation),
+    "geometry" (image centres) or "identity".
     """
 
     level_spacings_mm: tuple[float, ...] = (6.0, 3.0, 1.5)
@@ -55,6 +57,7 @@ class RegistrationOptions:
     clip_percentiles: tuple[float, float] = (0.5, 99.5)
     initializer: str = "search"
     search_spacing_mm: float = 6.0
+    search_angle_deg: float = 30.0
     search_translation_step_mm: float = 15.0
     search_candidates: int = 4
     search_iterations: int = 60
@@ -86,6 +89,7 @@ class RegistrationOptions:
             (self.initializer in INITIALIZERS, f"initializer must be one of {INITIALIZERS}"),
             (self.search_spacing_mm > 0, "search_spacing_mm must be > 0"),
             (self.search_candidates >= 1, "search_candidates must be >= 1"),
+            (0 <= self.search_angle_deg < 45, "search_angle_deg must be in [0, 45)"),
             (self.final_interpolator in INTERPOLATORS, f"final_interpolator must be one of {INTERPOLATORS}"),
         ]
         for ok, message in checks:

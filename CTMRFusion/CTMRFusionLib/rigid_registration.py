@@ -15,7 +15,7 @@ import SimpleITK as sitk
 
 from . import body_mask as masks
 from .image_checks import InvalidInputError, check_volume
-from .orientation_search import search_orientation
+from .orientation_search import principal_axes, search_orientation
 from .progress import CancelToken, Cancelled, ProgressCallback, ProgressEvent, report
 from .pyramid import resample_to_spacing
 from .registration_options import RegistrationOptions
@@ -129,15 +129,16 @@ def overlap_fraction(fixed_mask: sitk.Image, moving: sitk.Image, transform: sitk
     return float(inside.mean())
 
 
-def _initial_transform(kind, fixed, moving, fixed_mask, moving_mask, fixed_center, moving_center,
-                       options, progress, cancel) -> sitk.Euler3DTransform:
+def _initial_transform(kind, fixed, moving, fixed_mask, fixed_shape_mask, moving_shape_mask, fixed_center,
+                       moving_center, options, progress, cancel) -> sitk.Euler3DTransform:
     euler = sitk.Euler3DTransform()
     euler.SetCenter(fixed_center.tolist())
     if kind == "search":
         coarse_fixed = resample_to_spacing(fixed, options.search_spacing_mm, options.search_spacing_mm * 2 / 3)
         coarse_moving = resample_to_spacing(moving, options.search_spacing_mm, options.search_spacing_mm * 2 / 3)
+        axes = (principal_axes(fixed_shape_mask), principal_axes(moving_shape_mask))
         euler, _ = search_orientation(coarse_fixed, coarse_moving, fixed_center, moving_center, options,
-                                      _on_grid(fixed_mask, coarse_fixed), progress, cancel)
+                                      _on_grid(fixed_mask, coarse_fixed), progress, cancel, axes)
     elif kind == "moments":
         euler.SetTranslation((moving_center - fixed_center).tolist())
     elif kind == "geometry":
@@ -199,8 +200,8 @@ def register_rigid(
         initializer = "given"
     else:
         initializer = options.initializer
-        start = _initial_transform(initializer, fixed_float, moving_float, metric_mask, moving_metric_mask,
-                                   fixed_center, moving_center, options, progress, cancel)
+        start = _initial_transform(initializer, fixed_float, moving_float, metric_mask, centroid_mask_fixed,
+                                   centroid_mask_moving, fixed_center, moving_center, options, progress, cancel)
     timings["initialize"] = time.perf_counter() - tick
     overlap = overlap_fraction(centroid_mask_fixed, moving, start)
     if overlap < _MIN_OVERLAP:
