@@ -18,7 +18,7 @@ from pathlib import Path
 from . import __version__
 from .image_checks import InvalidInputError
 from .image_io import check_output_path, read_image, write_image, write_transform
-from .landmarks import LandmarkError, read_landmarks, target_registration_error
+from .landmarks import LandmarkError, match_landmarks, read_landmarks, target_registration_error
 from .progress import ProgressEvent
 from .registration_options import INITIALIZERS, INTERPOLATORS, RegistrationOptions, preset_names
 from .resampling import resample_onto
@@ -86,6 +86,7 @@ def run_registration(args) -> dict:
     landmarks = None
     if args.ct_landmarks:
         landmarks = (read_landmarks(args.ct_landmarks), read_landmarks(args.mr_landmarks))
+        match_landmarks(*landmarks, by=args.pairing)  # fail now, not after the registration
     read_seconds = time.perf_counter() - started
 
     result = register_rigid(ct, mr, options, ct_mask, mr_mask, progress=progress)

@@ -20,7 +20,9 @@ from dataclasses import dataclass
 import SimpleITK as sitk
 
 from . import mrml_bridge
-from .landmarks import TargetRegistrationError, landmarks_from_markups_node, target_registration_error
+from .landmarks import (
+    TargetRegistrationError, landmarks_from_markups_node, match_landmarks, target_registration_error,
+)
 from .progress import CancelToken, ProgressCallback
 from .registration_options import RegistrationOptions
 from .resampling import resample_onto
@@ -109,16 +111,17 @@ class CTMRFusionLogic:
         ct_mask = mrml_bridge.volume_node_to_sitk(ctMaskNode) if ctMaskNode is not None else None
         mr_mask = mrml_bridge.volume_node_to_sitk(mrMaskNode) if mrMaskNode is not None else None
         initial = mrml_bridge.sitk_from_transform_node(initialTransformNode) if initialTransformNode else None
+        landmarks = None
+        if ctLandmarksNode is not None and mrLandmarksNode is not None:
+            landmarks = (landmarks_from_markups_node(ctLandmarksNode), landmarks_from_markups_node(mrLandmarksNode))
+            match_landmarks(*landmarks)  # fail now, not after the registration
 
         registration = register_rigid(ct, mr, options, ct_mask, mr_mask, initial, progress, cancel)
         resampled = None
         if outputVolumeNode is not None or createOutputVolume:
             resampled = resample_onto(mr, ct, registration.transform, options.final_interpolator,
                                       progress=progress, cancel=cancel)
-        tre = None
-        if ctLandmarksNode is not None and mrLandmarksNode is not None:
-            tre = target_registration_error(registration.transform, landmarks_from_markups_node(ctLandmarksNode),
-                                            landmarks_from_markups_node(mrLandmarksNode))
+        tre = target_registration_error(registration.transform, *landmarks) if landmarks else None
 
         # Everything succeeded: only now touch the scene.
         if outputTransformNode is None:

@@ -1,0 +1,21 @@
+# The two set-up commands of the README. Both create .venv/ (pinned versions, see constraints.txt) on
+# first use; .venv/bin/ctmrfusion is the command line afterwards.
+VENV := .venv
+STAMP := $(VENV)/.installed
+
+.PHONY: demo test benchmark
+
+$(STAMP): pyproject.toml constraints.txt
+	python3 -m venv $(VENV)
+	$(VENV)/bin/python -m pip install --quiet --upgrade pip
+	$(VENV)/bin/python -m pip install --quiet -c constraints.txt -e ".[dev]"
+	touch $(STAMP)
+
+demo: $(STAMP)
+	$(VENV)/bin/ctmrfusion demo --out demo_output
+
+test: $(STAMP)
+	$(VENV)/bin/python -m pytest -ra
+
+benchmark: $(STAMP)
+	$(VENV)/bin/python Testing/benchmarks/benchmark_registration.py
