@@ -17,5 +17,14 @@ demo: $(STAMP)
 test: $(STAMP)
 	$(VENV)/bin/python -m pytest -ra
 
-benchmark: $(STAMP)
-	$(VENV)/bin/python Testing/benchmarks/benchmark_registration.py
+# Benchmarks install their peers (elastix, ANTs) into a separate environment, never into .venv/.
+BENCH := .venv-benchmark
+$(BENCH)/.installed: pyproject.toml constraints.txt Testing/benchmarks/requirements.txt
+	python3 -m venv $(BENCH)
+	$(BENCH)/bin/python -m pip install --quiet --upgrade pip
+	$(BENCH)/bin/python -m pip install --quiet -e . -r Testing/benchmarks/requirements.txt
+	touch $@
+
+benchmark: $(BENCH)/.installed
+	$(BENCH)/bin/python Testing/benchmarks/benchmark_sinc_resampler.py
+	$(BENCH)/bin/python Testing/benchmarks/benchmark_registration.py

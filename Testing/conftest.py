@@ -38,27 +38,6 @@ def demo_images(sample):
     return sitk.ReadImage(str(sample.ct)), sitk.ReadImage(str(sample.mr))
 
 
-def rigid_matrix(angles_deg, translation_mm, center_lps=(0.0, 0.0, 0.0)) -> np.ndarray:
-    """4x4 LPS matrix of a rotation (degrees about x, y, z, applied in ITK's Euler3D order) about a centre."""
-    euler = sitk.Euler3DTransform()
-    euler.SetCenter([float(c) for c in center_lps])
-    euler.SetRotation(*np.deg2rad(angles_deg))
-    euler.SetTranslation([float(t) for t in translation_mm])
-    matrix = np.eye(4)
-    matrix[:3, :3] = np.array(euler.GetMatrix()).reshape(3, 3)
-    matrix[:3, 3] = np.array(euler.TransformPoint((0.0, 0.0, 0.0)))
-    return matrix
-
-
-def move_header(image: sitk.Image, matrix_lps: np.ndarray) -> sitk.Image:
-    """The same voxels, physically moved by a rigid 4x4 LPS matrix (origin and direction edited, no resampling)."""
-    moved = sitk.Image(image)
-    direction = np.array(image.GetDirection()).reshape(3, 3)
-    moved.SetDirection((matrix_lps[:3, :3] @ direction).ravel().tolist())
-    moved.SetOrigin((matrix_lps[:3, :3] @ np.array(image.GetOrigin()) + matrix_lps[:3, 3]).tolist())
-    return moved
-
-
 def oblique_image(pixel_type=sitk.sitkInt16, seed=0) -> sitk.Image:
     """Random test volume with anisotropic spacing and an oblique direction, of the given pixel type."""
     rng = np.random.default_rng(seed)

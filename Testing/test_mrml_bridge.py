@@ -5,7 +5,8 @@ import pytest
 import SimpleITK as sitk
 import slicer
 import vtk
-from conftest import move_header, oblique_image, rigid_matrix
+from conftest import oblique_image
+from ground_truth import move_header, rigid_matrix
 
 from CTMRFusionLib import mrml_bridge
 from CTMRFusionLib.frames import matrix_lps_to_ras

@@ -8,7 +8,8 @@ the registration of the unmoved pair, as the mean distance over CT body points.
 import numpy as np
 import pytest
 import SimpleITK as sitk
-from conftest import move_header, rigid_matrix, shared_path
+from conftest import shared_path
+from ground_truth import move_header, rigid_matrix
 
 from CTMRFusionLib.body_mask import body_mask
 from CTMRFusionLib.frames import sitk_transform_to_matrix
