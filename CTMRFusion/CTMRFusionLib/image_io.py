@@ -1,13 +1,14 @@
 """Reading and writing images and transforms for the command line, with errors that name the file.
 
 Inputs: anything SimpleITK reads (NRRD, NIfTI, MHA/MHD, Analyze .hdr/.img, single DICOM files…) and DICOM
-series folders. Outputs are written to a temporary file first and then moved into place, so a failed run
+series folders. Outputs are written into a temporary folder first and then moved into place, so a failed run
 leaves no half-written file, and an output path that is one of the inputs is refused.
 """
 
 from __future__ import annotations
 
 import os
+import shutil
 import tempfile
 from pathlib import Path
 
@@ -56,15 +57,18 @@ def check_output_path(output, inputs) -> Path:
 
 
 def _atomic(path: Path, write) -> None:
-    suffix = "".join(path.suffixes) or ".tmp"
-    handle, temporary = tempfile.mkstemp(prefix=".ctmrfusion-", suffix=suffix, dir=str(path.parent or "."))
-    os.close(handle)
+    """Run ``write(name)`` into a private folder beside ``path``, then move what it wrote into place.
+
+    The final file name is used inside the folder, so formats that write several files which refer to each
+    other by name (Analyze .hdr/.img, MetaImage .mhd/.raw) stay consistent.
+    """
+    folder = Path(tempfile.mkdtemp(prefix=".ctmrfusion-", dir=str(path.parent or ".")))
     try:
-        write(temporary)
-        os.replace(temporary, path)
+        write(str(folder / path.name))
+        for produced in folder.iterdir():
+            os.replace(produced, path.parent / produced.name)
     finally:
-        if os.path.exists(temporary):
-            os.remove(temporary)
+        shutil.rmtree(folder, ignore_errors=True)
 
 
 def write_image(image: sitk.Image, path) -> None:
