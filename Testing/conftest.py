@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import numpy as np
@@ -50,3 +51,7 @@ def oblique_image(pixel_type=sitk.sitkInt16, seed=0) -> sitk.Image:
     rotation.SetRotation(0.3, -0.2, 0.5)
     image.SetDirection(rotation.GetMatrix())
     return image
+
+
+# Slicer's views render offscreen through EGL: no display is needed.
+os.environ.setdefault("VTK_DEFAULT_OPENGL_WINDOW", "vtkEGLRenderWindow")

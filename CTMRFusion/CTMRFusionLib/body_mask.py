@@ -46,3 +46,17 @@ def mask_centroid_lps(mask: sitk.Image) -> np.ndarray:
 def mask_fraction(mask: sitk.Image) -> float:
     """Fraction of voxels inside the mask."""
     return float(sitk.GetArrayViewFromImage(mask).mean())
+
+
+def percentiles_in_mask(image: sitk.Image, mask: sitk.Image, percentiles) -> list[float]:
+    """Intensity percentiles of ``image`` over the voxels inside ``mask`` (sampled on the mask's grid)."""
+    on_mask_grid = sitk.Resample(image, mask, sitk.Transform(), sitk.sitkLinear, 0.0, sitk.sitkFloat32)
+    values = sitk.GetArrayViewFromImage(on_mask_grid)[sitk.GetArrayViewFromImage(mask) > 0]
+    if values.size == 0:
+        values = sitk.GetArrayViewFromImage(on_mask_grid).ravel()
+    return [float(v) for v in np.percentile(values, percentiles)]
+
+
+def body_percentiles(image: sitk.Image, percentiles) -> list[float]:
+    """Intensity percentiles of ``image`` inside its own automatic body mask (no HU assumption)."""
+    return percentiles_in_mask(image, body_mask(image), percentiles)

@@ -1,4 +1,4 @@
-"""``ctmrfusion`` command line: registration and demo on image files, outside Slicer.
+"""``ctmrfusion`` command line: registration, snapshots and demo on image files, outside Slicer.
 
 Transforms written by ``register`` are ITK transform files in LPS that map CT (fixed) points to MR
 (moving) points: ``sitk.Resample(mr, ct, sitk.ReadTransform(path))`` puts the MR on the CT, and Slicer
@@ -15,8 +15,10 @@ import sys
 import time
 from pathlib import Path
 
+import SimpleITK as sitk
+
 from . import __version__
-from .image_checks import InvalidInputError
+from .image_checks import InvalidInputError, check_volume
 from .image_io import check_output_path, read_image, write_image, write_transform
 from .landmarks import LandmarkError, match_landmarks, read_landmarks, target_registration_error
 from .progress import ProgressEvent
@@ -150,11 +152,43 @@ def build_parser() -> argparse.ArgumentParser:
     register = commands.add_parser("register", help="rigidly register an MR onto a CT", epilog=REGISTER_EPILOG,
                                    formatter_class=argparse.RawDescriptionHelpFormatter)
     _add_register_arguments(register)
+    snapshot = commands.add_parser(
+        "snapshot", help="render Slicer's slice views (blend, checkerboard) and 3D view of a CT/MR pair to PNGs")
+    snapshot.add_argument("--ct", required=True, help="CT image file or DICOM folder")
+    snapshot.add_argument("--mr", required=True, help="MR image file or DICOM folder")
+    snapshot.add_argument("--transform", help="CT→MR transform (ITK file, as written by register); "
+                                              "without it the MR is taken where its header puts it")
+    snapshot.add_argument("--out", required=True, help="output folder for the PNGs")
+    snapshot.add_argument("--opacity", type=float, default=0.5, help="MR opacity in the blend (0-1)")
+    snapshot.add_argument("--square-mm", type=float, default=20.0, help="checkerboard square side (mm)")
     demo = commands.add_parser("demo", help="register the bundled sample pair and report landmark TRE")
     demo.add_argument("--out", default="demo_output", help="output folder (default: demo_output)")
     demo.add_argument("--interpolator", choices=INTERPOLATORS, default="sinc")
     demo.add_argument("--quiet", action="store_true")
+    demo.add_argument("--no-snapshots", action="store_true", help="skip the PNG snapshots of Slicer's views")
     return parser
+
+
+def _snapshots(ct, mr, transform, out_dir, opacity=0.5, square_mm=20.0) -> dict:
+    """Resample the MR on the CT grid through ``transform`` and render the PNGs; {name: path}."""
+    try:
+        from .snapshots import render_fusion_snapshots
+    except ImportError as error:
+        raise InvalidInputError(
+            f"Snapshots need slicer-core and trame-slicer (pip install 'ctmrfusion[slicer]'): {error}") from error
+    mr_on_ct = resample_onto(mr, ct, transform, "linear")
+    return render_fusion_snapshots(ct, mr_on_ct, out_dir, opacity, square_mm)
+
+
+def _snapshot(args) -> None:
+    if not 0.0 <= args.opacity <= 1.0:
+        raise InvalidInputError(f"--opacity must be between 0 and 1, got {args.opacity}.")
+    ct, mr = read_image(args.ct, "CT"), read_image(args.mr, "MR")
+    check_volume(ct, "CT")
+    check_volume(mr, "MR")
+    transform = sitk.ReadTransform(args.transform) if args.transform else sitk.Transform()
+    for name, path in _snapshots(ct, mr, transform, args.out, args.opacity, args.square_mm).items():
+        print(f"{name}: {path}")
 
 
 def _demo(args) -> dict:
@@ -170,12 +204,19 @@ def _demo(args) -> dict:
     )
     report = run_registration(namespace)
     print(f"Wrote {namespace.transform}, {namespace.volume} and {namespace.report}")
+    if not args.no_snapshots:
+        pictures = _snapshots(read_image(pair.ct, "CT"), read_image(pair.mr, "MR"),
+                              sitk.ReadTransform(namespace.transform), out / "snapshots")
+        print(f"Wrote {len(pictures)} snapshots of Slicer's views to {out / 'snapshots'}")
     return report
 
 
 def main(argv=None) -> int:
     args = build_parser().parse_args(argv)
     try:
+        if args.command == "snapshot":
+            _snapshot(args)
+            return 0
         report = _demo(args) if args.command == "demo" else run_registration(args)
     except (InvalidInputError, LandmarkError, ValueError, FileNotFoundError) as error:
         print(f"ctmrfusion: error: {error}", file=sys.stderr)

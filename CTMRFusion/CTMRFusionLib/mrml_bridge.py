@@ -95,17 +95,21 @@ def ijk_to_ras_from_sitk(image: sitk.Image) -> np.ndarray:
 
 
 def update_volume_node_from_sitk(volume_node, image: sitk.Image) -> None:
-    """Replace a volume node's voxels and geometry with a 3D scalar SimpleITK image's (deep copy).
+    """Replace a volume node's voxels and geometry with a 3D SimpleITK image's (deep copy).
 
-    The node keeps its name, display node and parent transform; its IJK→RAS matrix is set from the image's
-    LPS origin/spacing/direction.
+    Scalar images go into scalar volume nodes; multi-component images (e.g. RGB) need a
+    ``vtkMRMLVectorVolumeNode``. The node keeps its name, display node and parent transform; its IJK→RAS
+    matrix is set from the image's LPS origin/spacing/direction.
     """
-    if image.GetDimension() != 3 or image.GetNumberOfComponentsPerPixel() != 1:
-        raise ValueError("Only 3D scalar images can be put into a scalar volume node.")
-    array = sitk.GetArrayFromImage(image)
+    components = image.GetNumberOfComponentsPerPixel()
+    if image.GetDimension() != 3:
+        raise ValueError("Only 3D images can be put into a volume node.")
+    if components != 1 and not volume_node.IsA("vtkMRMLVectorVolumeNode"):
+        raise ValueError(f"A {components}-component image needs a vector volume node.")
+    array = np.ascontiguousarray(sitk.GetArrayViewFromImage(image))
     image_data = vtk.vtkImageData()
     image_data.SetDimensions(image.GetSize())
-    scalars = numpy_support.numpy_to_vtk(np.ascontiguousarray(array).ravel(), deep=True)
+    scalars = numpy_support.numpy_to_vtk(array.reshape(-1, components) if components > 1 else array.ravel(), deep=True)
     image_data.GetPointData().SetScalars(scalars)
     volume_node.SetIJKToRASMatrix(_numpy_to_vtk_matrix(ijk_to_ras_from_sitk(image)))
     volume_node.SetAndObserveImageData(image_data)

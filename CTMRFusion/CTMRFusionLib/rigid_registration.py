@@ -93,14 +93,8 @@ def _matrix(transform: sitk.Euler3DTransform) -> np.ndarray:
 
 def _clip_to_mask_percentiles(image: sitk.Image, mask: sitk.Image, percentiles) -> sitk.Image:
     """Float32 copy of ``image`` clamped to intensity percentiles of the voxels inside ``mask``."""
-    on_mask_grid = sitk.Resample(image, mask, sitk.Transform(), sitk.sitkLinear, 0.0, sitk.sitkFloat32)
-    values = sitk.GetArrayViewFromImage(on_mask_grid)[sitk.GetArrayViewFromImage(mask) > 0]
-    if values.size == 0:
-        values = sitk.GetArrayViewFromImage(on_mask_grid).ravel()
-    low, high = np.percentile(values, percentiles)
-    if high <= low:
-        high = low + 1.0
-    return sitk.Clamp(image, sitk.sitkFloat32, float(low), float(high))
+    low, high = masks.percentiles_in_mask(image, mask, percentiles)
+    return sitk.Clamp(image, sitk.sitkFloat32, low, max(high, low + 1.0))
 
 
 def _on_grid(mask: sitk.Image | None, reference: sitk.Image) -> sitk.Image | None:

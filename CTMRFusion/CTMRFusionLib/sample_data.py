@@ -15,8 +15,12 @@ ATTRIBUTION = (
     "doi:10.1002/mp.13090; data doi:10.7937/K9/TCIA.2018.3f08iejt."
 )
 
-#: Repository layout: CTMRFusion/CTMRFusionLib/ -> ../../Resources/SampleData
-_ROOT = Path(__file__).resolve().parents[2] / "Resources" / "SampleData" / "mri_dir_porcine"
+#: Where the pair lives: in a checkout (Resources/ at the top), or in an installed Slicer extension
+#: (Resources/ beside the module's CTMRFusionLib/).
+_CANDIDATES = [
+    Path(__file__).resolve().parents[2] / "Resources" / "SampleData" / "mri_dir_porcine",
+    Path(__file__).resolve().parents[1] / "Resources" / "SampleData" / "mri_dir_porcine",
+]
 
 #: SHA-256 of the bundled files (also used by Slicer's SampleData registration).
 CHECKSUMS = {
@@ -35,9 +39,10 @@ class SamplePair:
 
 def demo_pair() -> SamplePair:
     """Paths of the bundled demo pair; raises ``FileNotFoundError`` with a hint if they are missing."""
+    root = next((c for c in _CANDIDATES if c.is_dir()), _CANDIDATES[0])
     pair = SamplePair(
-        _ROOT / "ct_1p5mm.nrrd", _ROOT / "mr_t2_1mm.nrrd",
-        _ROOT / "ct_landmarks.mrk.json", _ROOT / "mr_landmarks.mrk.json",
+        root / "ct_1p5mm.nrrd", root / "mr_t2_1mm.nrrd",
+        root / "ct_landmarks.mrk.json", root / "mr_landmarks.mrk.json",
     )
     missing = [str(p) for p in vars(pair).values() if not p.is_file()]
     if missing:

@@ -1,0 +1,281 @@
+"""CTMRFusion — the Slicer module: a thin Qt panel over the Qt-free logic in ``CTMRFusionLib``.
+
+All computation happens in ``CTMRFusionLib`` (tested without Slicer on slicer-core); this file only binds
+the panel (``Resources/UI/CTMRFusion.ui``) to a parameter node, runs the logic with progress and cancel,
+and shows results.
+"""
+
+import os
+import sys
+
+import qt
+import slicer
+import vtk
+from slicer.parameterNodeWrapper import parameterNodeWrapper
+from slicer.ScriptedLoadableModule import (
+    ScriptedLoadableModule,
+    ScriptedLoadableModuleLogic,
+    ScriptedLoadableModuleTest,
+    ScriptedLoadableModuleWidget,
+)
+from slicer.util import VTKObservationMixin
+
+sys.path.insert(0, os.path.dirname(__file__))  # CTMRFusionLib sits beside this file
+
+from CTMRFusionLib import display  # noqa: E402
+from CTMRFusionLib.logic import CTMRFusionLogic as FusionLogic  # noqa: E402
+from CTMRFusionLib.progress import CancelToken, Cancelled  # noqa: E402
+from CTMRFusionLib.registration_options import RegistrationOptions, preset_names  # noqa: E402
+from CTMRFusionLib.sample_data import ATTRIBUTION, CHECKSUMS, demo_pair  # noqa: E402
+
+
+class CTMRFusion(ScriptedLoadableModule):
+    """Module metadata and sample-data registration."""
+
+    def __init__(self, parent):
+        ScriptedLoadableModule.__init__(self, parent)
+        self.parent.title = "CT-MR Fusion"
+        self.parent.categories = ["Registration"]
+        self.parent.dependencies = []
+        self.parent.contributors = ["CTMRFusion developers"]
+        self.parent.helpText = (
+            "Rigidly register an MR onto a CT (Euler3D, Mattes mutual information, orientation search for "
+            "large misalignments), check it with landmark errors, and show both together. "
+            'See the <a href="https://github.com/ctmrfusion/CTMRFusion/blob/main/docs/user_guide.md">user guide</a>.'
+        )
+        self.parent.acknowledgementText = ATTRIBUTION
+        slicer.app.connect("startupCompleted()", registerSampleData)
+
+
+def registerSampleData():
+    """Register the bundled MRI-DIR pair with the Sample Data module (category CTMRFusion)."""
+    import SampleData
+
+    pair = demo_pair()
+    for name, path in (("CTMRFusionCT", pair.ct), ("CTMRFusionMR", pair.mr)):
+        SampleData.SampleDataLogic.registerCustomSampleDataSource(
+            category="CTMRFusion",
+            sampleName=name,
+            uris=path.as_uri(),
+            fileNames=path.name,
+            nodeNames=name,
+            checksums=f"SHA256:{CHECKSUMS[path.name]}",
+            thumbnailFileName=os.path.join(os.path.dirname(__file__), "Resources", "Icons", "CTMRFusion.png"),
+        )
+
+
+@parameterNodeWrapper
+class CTMRFusionParameterNode:
+    """All panel state. Units: opacity 0–1, checkerboard square mm, sampling 0–1."""
+
+    ctVolume: slicer.vtkMRMLScalarVolumeNode
+    mrVolume: slicer.vtkMRMLScalarVolumeNode
+    ctMask: slicer.vtkMRMLScalarVolumeNode
+    mrMask: slicer.vtkMRMLScalarVolumeNode
+    preset: str = "default"
+    interpolator: str = "sinc"
+    initializer: str = "search"
+    histogramBins: int = 64
+    samplingPercentage: float = 0.10
+    iterations: int = 200
+    outputTransform: slicer.vtkMRMLLinearTransformNode
+    outputVolume: slicer.vtkMRMLScalarVolumeNode
+    ctLandmarks: slicer.vtkMRMLMarkupsFiducialNode
+    mrLandmarks: slicer.vtkMRMLMarkupsFiducialNode
+    displayMode: str = "blend"
+    opacity: float = 0.5
+    checkerSquareMm: float = 20.0
+
+
+class CTMRFusionWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
+    """Panel: Inputs, Registration, Outputs, Landmarks, Display, Fusion."""
+
+    def __init__(self, parent=None):
+        ScriptedLoadableModuleWidget.__init__(self, parent)
+        VTKObservationMixin.__init__(self)
+        self.logic = None
+        self._parameterNode = None
+        self._parameterNodeGuiTag = None
+        self._cancelToken = None
+
+    def setup(self):
+        ScriptedLoadableModuleWidget.setup(self)
+        uiWidget = slicer.util.loadUI(self.resourcePath("UI/CTMRFusion.ui"))
+        self.layout.addWidget(uiWidget)
+        self.ui = slicer.util.childWidgetVariables(uiWidget)
+        uiWidget.setMRMLScene(slicer.mrmlScene)
+        self.logic = CTMRFusionLogic()
+
+        self.ui.preset.addItems(preset_names())
+        self.ui.interpolator.addItems(["sinc", "bspline", "linear"])
+        self.ui.initializer.addItems(["search", "moments", "geometry", "identity"])
+        self.ui.displayMode.addItems(list(display.MODES))
+
+        self.addObserver(slicer.mrmlScene, slicer.mrmlScene.StartCloseEvent, self.onSceneStartClose)
+        self.addObserver(slicer.mrmlScene, slicer.mrmlScene.EndCloseEvent, self.onSceneEndClose)
+        self.ui.registerButton.connect("clicked(bool)", self.onRegisterButton)
+        self.ui.computeTreButton.connect("clicked(bool)", self.onComputeTre)
+        self.ui.applyDisplayButton.connect("clicked(bool)", self.onApplyDisplay)
+        self.initializeParameterNode()
+
+    def cleanup(self):
+        self.removeObservers()
+
+    def enter(self):
+        self.initializeParameterNode()
+
+    def exit(self):
+        if self._parameterNode:
+            self._parameterNode.disconnectGui(self._parameterNodeGuiTag)
+            self._parameterNodeGuiTag = None
+            self.removeObserver(self._parameterNode, vtk.vtkCommand.ModifiedEvent, self._updateButtons)
+
+    def onSceneStartClose(self, caller, event):
+        self.setParameterNode(None)
+
+    def onSceneEndClose(self, caller, event):
+        if self.parent.isEntered:
+            self.initializeParameterNode()
+
+    def initializeParameterNode(self):
+        self.setParameterNode(self.logic.getParameterNode())
+        if not self._parameterNode.ctVolume:
+            self._parameterNode.ctVolume = slicer.mrmlScene.GetFirstNodeByClass("vtkMRMLScalarVolumeNode")
+
+    def setParameterNode(self, inputParameterNode):
+        if self._parameterNode:
+            self._parameterNode.disconnectGui(self._parameterNodeGuiTag)
+            self.removeObserver(self._parameterNode, vtk.vtkCommand.ModifiedEvent, self._updateButtons)
+        self._parameterNode = inputParameterNode
+        if self._parameterNode:
+            self._parameterNodeGuiTag = self._parameterNode.connectGui(self.ui)
+            self.addObserver(self._parameterNode, vtk.vtkCommand.ModifiedEvent, self._updateButtons)
+            self._updateButtons()
+
+    def _updateButtons(self, caller=None, event=None):
+        p = self._parameterNode
+        running = self._cancelToken is not None
+        ready = bool(p and p.ctVolume and p.mrVolume and p.ctVolume != p.mrVolume)
+        self.ui.registerButton.enabled = running or ready
+        self.ui.registerButton.text = "Cancel" if running else "Register"
+        self.ui.computeTreButton.enabled = bool(p and p.ctLandmarks and p.mrLandmarks)
+        self.ui.applyDisplayButton.enabled = bool(p and p.ctVolume and (p.outputVolume or p.mrVolume))
+
+    def _options(self) -> RegistrationOptions:
+        p = self._parameterNode
+        return RegistrationOptions.from_preset(p.preset).replace(
+            final_interpolator=p.interpolator, initializer=p.initializer, histogram_bins=p.histogramBins,
+            sampling_percentage=p.samplingPercentage, iterations=p.iterations)
+
+    def _onProgress(self, event):
+        self.ui.progressBar.value = int(100 * event.fraction)
+        metric = "" if event.metric != event.metric else f", MI {event.metric:.4f}"
+        self.ui.statusLabel.text = f"{event.stage}: {event.message}{metric}"
+        slicer.app.processEvents()  # keeps the Cancel button responsive
+
+    def onRegisterButton(self):
+        if self._cancelToken is not None:
+            self._cancelToken.cancel()
+            return
+        p = self._parameterNode
+        self._cancelToken = CancelToken()
+        self._updateButtons()
+        try:
+            with slicer.util.tryWithErrorDisplay("Registration failed.", waitCursor=True):
+                result = self.logic.registerVolumes(
+                    ctVolumeNode=p.ctVolume, mrVolumeNode=p.mrVolume, outputTransformNode=p.outputTransform,
+                    outputVolumeNode=p.outputVolume, options=self._options(), ctMaskNode=p.ctMask,
+                    mrMaskNode=p.mrMask, ctLandmarksNode=p.ctLandmarks, mrLandmarksNode=p.mrLandmarks,
+                    progress=self._onProgress, cancel=self._cancelToken)
+                p.outputTransform, p.outputVolume = result.transformNode, result.volumeNode
+                self.ui.statusLabel.text = (f"Done in {result.registration.elapsed_seconds:.1f} s, "
+                                            f"MI {result.registration.metric:.4f}")
+                if result.tre is not None:
+                    self._showTre(result.tre)
+                display.set_mode("blend", p.ctVolume, result.volumeNode, p.opacity)
+        except Cancelled:
+            self.ui.statusLabel.text = "Cancelled; nothing was changed."
+        finally:
+            self._cancelToken = None
+            self._updateButtons()
+
+    def onComputeTre(self):
+        p = self._parameterNode
+        with slicer.util.tryWithErrorDisplay("Landmark error could not be computed.", waitCursor=True):
+            self._showTre(self.logic.computeTRE(p.ctLandmarks, p.mrLandmarks, p.outputTransform))
+
+    def _showTre(self, tre):
+        table = self.logic.treTable(tre)
+        self.ui.treTableView.setMRMLTableNode(table)
+        before, after = tre.before, tre.after
+        self.ui.treSummaryLabel.text = (
+            f"{after['count']} pairs — before: {before['mean_mm']:.2f} mm mean; after: {after['mean_mm']:.2f} mm "
+            f"mean, {after['median_mm']:.2f} median, {after['max_mm']:.2f} max")
+
+    def onApplyDisplay(self):
+        p = self._parameterNode
+        with slicer.util.tryWithErrorDisplay("Display mode could not be applied.", waitCursor=True):
+            display.set_mode(p.displayMode, p.ctVolume, p.outputVolume or p.mrVolume, p.opacity, p.checkerSquareMm)
+
+
+class CTMRFusionLogic(ScriptedLoadableModuleLogic, FusionLogic):
+    """The Qt-free ``CTMRFusionLib.logic.CTMRFusionLogic`` on Slicer's scene, plus the parameter node.
+
+    Console use: ``slicer.util.getModuleLogic("CTMRFusion").registerVolumes(ctVolumeNode=..., ...)``.
+    """
+
+    def __init__(self):
+        ScriptedLoadableModuleLogic.__init__(self)
+        FusionLogic.__init__(self, slicer.mrmlScene)
+
+    def getParameterNode(self):
+        return CTMRFusionParameterNode(super().getParameterNode())
+
+    def treTable(self, tre):
+        """A table node with one row per landmark pair: label, TRE before and after (mm)."""
+        from CTMRFusionLib.tables import fill_tre_table
+
+        table = slicer.mrmlScene.GetFirstNodeByName("CTMRFusion landmark TRE")
+        if table is None:
+            table = slicer.mrmlScene.AddNewNodeByClass("vtkMRMLTableNode", "CTMRFusion landmark TRE")
+        fill_tre_table(table, tre)
+        return table
+
+
+class CTMRFusionTest(ScriptedLoadableModuleTest):
+    """Self-test inside Slicer on the bundled sample pair."""
+
+    def setUp(self):
+        slicer.mrmlScene.Clear()
+
+    def runTest(self):
+        self.setUp()
+        self.test_registers_sample_pair_within_2_5_mm()
+        self.setUp()
+        self.test_blend_mode_sets_purple_ct_and_green_mr_layers()
+
+    def _loadSample(self):
+        pair = demo_pair()
+        ct = slicer.util.loadVolume(str(pair.ct))
+        mr = slicer.util.loadVolume(str(pair.mr))
+        ctPoints = slicer.util.loadMarkups(str(pair.ct_landmarks))
+        mrPoints = slicer.util.loadMarkups(str(pair.mr_landmarks))
+        return ct, mr, ctPoints, mrPoints
+
+    def test_registers_sample_pair_within_2_5_mm(self):
+        self.delayDisplay("Registering the sample pair")
+        ct, mr, ctPoints, mrPoints = self._loadSample()
+        result = CTMRFusionLogic().registerVolumes(
+            ctVolumeNode=ct, mrVolumeNode=mr, ctLandmarksNode=ctPoints, mrLandmarksNode=mrPoints)
+        self.assertGreater(result.tre.before["mean_mm"], 95.0)
+        self.assertLessEqual(result.tre.after["mean_mm"], 2.5)
+        self.delayDisplay("Test passed")
+
+    def test_blend_mode_sets_purple_ct_and_green_mr_layers(self):
+        ct, mr, _, _ = self._loadSample()
+        display.show_blend(ct, mr, 0.4)
+        composite = slicer.app.layoutManager().sliceWidget("Red").mrmlSliceCompositeNode()
+        self.assertEqual(composite.GetBackgroundVolumeID(), ct.GetID())
+        self.assertEqual(composite.GetForegroundVolumeID(), mr.GetID())
+        self.assertAlmostEqual(composite.GetForegroundOpacity(), 0.4)
+        self.delayDisplay("Test passed")
