@@ -31,8 +31,10 @@ ROOT = Path(__file__).resolve().parents[2]
 SHARED_DATA = ROOT.parent / "shared" / "data"
 sys.path.insert(0, str(ROOT / "CTMRFusion"))
 sys.path.insert(0, str(ROOT / "Testing"))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from ground_truth import move_header, rigid_matrix  # noqa: E402
+from report_table import emit_table  # noqa: E402
 
 from CTMRFusionLib.frames import sitk_transform_to_matrix  # noqa: E402
 from CTMRFusionLib.landmarks import LandmarkSet, read_landmarks, target_registration_error  # noqa: E402
@@ -169,16 +171,14 @@ def main(argv=None) -> int:
                 print(f"{case:5s} {label:13s} TRE {row['tre_mm']:7.2f} mm  moved-MR TRE {row['recovery_mm']:7.2f} mm  "
                       f"{row['seconds']:7.1f} s  {row['peak_mb']:7.0f} MB", flush=True)
 
-    lines = ["| case | method | landmark TRE (mm) | TRE after known move (mm) | wall time (s) | peak memory (MB) | time / CTMRFusion | memory / CTMRFusion |",
-             "|---|---|---|---|---|---|---|---|"]
+    table = []
     for row in rows:
         ours = next(r for r in rows if r["case"] == row["case"] and r["method"] == "ctmrfusion")
-        lines.append(f"| {row['case']} | {row['method']} | {row['tre_mm']:.2f} | {row['recovery_mm']:.2f} | "
-                     f"{row['seconds']:.1f} | {row['peak_mb']:.0f} | {row['seconds'] / ours['seconds']:.2f} | "
-                     f"{row['peak_mb'] / ours['peak_mb']:.2f} |")
-    print("\n".join(lines))
-    if args.markdown:
-        Path(args.markdown).write_text("\n".join(lines) + "\n")
+        table.append([row["case"], row["method"], f"{row['tre_mm']:.2f}", f"{row['recovery_mm']:.2f}",
+                      f"{row['seconds']:.1f}", f"{row['peak_mb']:.0f}", f"{row['seconds'] / ours['seconds']:.2f}",
+                      f"{row['peak_mb'] / ours['peak_mb']:.2f}"])
+    emit_table(["case", "method", "landmark TRE (mm)", "TRE after known move (mm)", "wall time (s)",
+                "peak memory (MB)", "time / CTMRFusion", "memory / CTMRFusion"], table, args.markdown)
     return 0
 
 

@@ -24,9 +24,11 @@ import SimpleITK as sitk
 
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT / "CTMRFusion"))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from CTMRFusionLib.sample_data import demo_pair  # noqa: E402
 from CTMRFusionLib.sinc_resampler import resample_windowed_sinc  # noqa: E402
+from report_table import emit_table  # noqa: E402
 
 SHARED = ROOT.parent / "shared" / "data" / "mri_dir_porcine"
 
@@ -73,15 +75,13 @@ def main(argv=None) -> int:
         ct = sitk.ReadImage(str(SHARED / "ct.nrrd"))
         block = sitk.RegionOfInterest(ct, (256, 256, 64), (128, 128, 180))
         rows["full"] = compare(sitk.ReadImage(str(SHARED / "mr_t2.nrrd")), ct, block)
-    lines = ["| case | output voxels | SimpleITK sinc (s) | CTMRFusion sinc (s) | speed-up | max difference (abs / relative) | peak memory so far (MB) |",
-             "|---|---|---|---|---|---|---|"]
+    table = []
     for case, row in rows.items():
         itk = f"{row['itk_s']:.1f}" + (" (extrapolated)" if row["extrapolated"] else "")
-        lines.append(f"| {case} | {row['voxels'] / 1e6:.1f} M | {itk} | {row['ours_s']:.1f} | {row['ratio']:.1f}× | "
-                     f"{row['max_diff']:.2e} / {row['relative_diff']:.1e} | {row['peak_mb']:.0f} |")
-    print("\n".join(lines))
-    if args.markdown:
-        Path(args.markdown).write_text("\n".join(lines) + "\n")
+        table.append([case, f"{row['voxels'] / 1e6:.1f} M", itk, f"{row['ours_s']:.1f}", f"{row['ratio']:.1f}×",
+                      f"{row['max_diff']:.2e} / {row['relative_diff']:.1e}", f"{row['peak_mb']:.0f}"])
+    emit_table(["case", "output voxels", "SimpleITK sinc (s)", "CTMRFusion sinc (s)", "speed-up",
+                "max difference (abs / relative)", "peak memory so far (MB)"], table, args.markdown)
     return 0
 
 
