@@ -11,7 +11,7 @@ import SimpleITK as sitk
 from conftest import shared_path
 from ground_truth import move_header, rigid_matrix
 
-from CTMRFusionLib.body_mask import body_mask
+from CTMRFusionLib.body_mask import body_mask, mask_points_lps
 from CTMRFusionLib.frames import sitk_transform_to_matrix
 from CTMRFusionLib.landmarks import read_landmarks, target_registration_error
 from CTMRFusionLib.registration_options import RegistrationOptions
@@ -22,11 +22,7 @@ RECOVERY_LIMIT_MM = 1.5
 
 def body_points(ct: sitk.Image, count: int = 3000) -> np.ndarray:
     """Up to ``count`` CT body points (LPS mm), evenly subsampled from the body mask."""
-    mask = body_mask(ct)
-    indices = np.argwhere(sitk.GetArrayViewFromImage(mask) > 0)[:, ::-1]
-    indices = indices[:: max(1, len(indices) // count)]
-    direction = np.array(mask.GetDirection()).reshape(3, 3)
-    return indices * np.array(mask.GetSpacing()) @ direction.T + np.array(mask.GetOrigin())
+    return mask_points_lps(body_mask(ct), count)
 
 
 def recovery_error(result_moved, result_reference, move: np.ndarray, points: np.ndarray) -> np.ndarray:

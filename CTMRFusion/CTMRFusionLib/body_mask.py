@@ -43,6 +43,14 @@ def mask_centroid_lps(mask: sitk.Image) -> np.ndarray:
     return np.array(statistics.GetCentroid(1))
 
 
+def mask_points_lps(mask: sitk.Image, max_points: int = 20000) -> np.ndarray:
+    """(N, 3) LPS mm positions of foreground voxels, evenly subsampled to at most about ``max_points``."""
+    indices = np.argwhere(sitk.GetArrayViewFromImage(mask) > 0)[:, ::-1].astype(float)  # (i, j, k)
+    indices = indices[:: max(1, len(indices) // max_points)]
+    direction = np.array(mask.GetDirection()).reshape(3, 3)
+    return indices * np.array(mask.GetSpacing()) @ direction.T + np.array(mask.GetOrigin())
+
+
 def mask_fraction(mask: sitk.Image) -> float:
     """Fraction of voxels inside the mask."""
     return float(sitk.GetArrayViewFromImage(mask).mean())

@@ -16,6 +16,7 @@ from dataclasses import dataclass
 import numpy as np
 import SimpleITK as sitk
 
+from .body_mask import mask_points_lps
 from .progress import CancelToken, ProgressCallback, ProgressEvent, report
 
 
@@ -58,11 +59,7 @@ def _rotation_about_axis(axis: int, angle_rad: float) -> np.ndarray:
 
 def principal_axes(mask: sitk.Image) -> np.ndarray:
     """3x3 matrix whose columns are the mask's principal axes (LPS), largest spread first."""
-    indices = np.argwhere(sitk.GetArrayViewFromImage(mask) > 0)[:, ::-1].astype(float)
-    stride = max(1, len(indices) // 50000)
-    direction = np.array(mask.GetDirection()).reshape(3, 3)
-    points = indices[::stride] * np.array(mask.GetSpacing()) @ direction.T
-    values, vectors = np.linalg.eigh(np.cov(points.T))
+    values, vectors = np.linalg.eigh(np.cov(mask_points_lps(mask, 50000).T))
     return vectors[:, ::-1]
 
 

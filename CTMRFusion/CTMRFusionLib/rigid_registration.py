@@ -14,6 +14,7 @@ import numpy as np
 import SimpleITK as sitk
 
 from . import body_mask as masks
+from .frames import matrix_to_sitk_euler, sitk_transform_to_matrix
 from .image_checks import InvalidInputError, check_volume
 from .orientation_search import principal_axes, search_orientation
 from .progress import CancelToken, Cancelled, ProgressCallback, ProgressEvent, report
@@ -65,7 +66,7 @@ class RigidRegistrationResult:
             "angles_rad": list(values[:3]),
             "translation_mm": list(values[3:]),
             "center_mm": list(self.transform.GetCenter()),
-            "matrix_lps": _matrix(self.transform).tolist(),
+            "matrix_lps": sitk_transform_to_matrix(self.transform).tolist(),
         }
 
     def to_dict(self) -> dict:
@@ -74,21 +75,13 @@ class RigidRegistrationResult:
             "metric": self.metric,
             "iterations": self.iterations,
             "initializer": self.initializer,
-            "initial_matrix_lps": _matrix(self.initial_transform).tolist(),
+            "initial_matrix_lps": sitk_transform_to_matrix(self.initial_transform).tolist(),
             "elapsed_seconds": self.elapsed_seconds,
             "timings_seconds": self.timings,
             "levels": [
                 {k: v for k, v in vars(level).items() if k != "metric_values"} for level in self.levels
             ],
         }
-
-
-def _matrix(transform: sitk.Euler3DTransform) -> np.ndarray:
-    matrix = np.eye(4)
-    matrix[:3, :3] = np.array(transform.GetMatrix()).reshape(3, 3)
-    center = np.array(transform.GetCenter())
-    matrix[:3, 3] = np.array(transform.GetTranslation()) + center - matrix[:3, :3] @ center
-    return matrix
 
 
 def _clip_to_mask_percentiles(image: sitk.Image, mask: sitk.Image, percentiles) -> sitk.Image:
@@ -104,19 +97,12 @@ def _on_grid(mask: sitk.Image | None, reference: sitk.Image) -> sitk.Image | Non
 
 
 def overlap_fraction(fixed_mask: sitk.Image, moving: sitk.Image, transform: sitk.Transform) -> float:
-    """Fraction of fixed-mask voxels that ``transform`` maps inside the moving image's field of view."""
-    indices = np.argwhere(sitk.GetArrayViewFromImage(fixed_mask) > 0)[:, ::-1]  # (i, j, k)
-    if indices.size == 0:
+    """Fraction of fixed-mask voxels that a linear ``transform`` maps inside the moving image's field of view."""
+    points = masks.mask_points_lps(fixed_mask)
+    if points.size == 0:
         return 0.0
-    stride = max(1, len(indices) // 20000)
-    indices = indices[::stride].astype(float)
-    direction = np.array(fixed_mask.GetDirection()).reshape(3, 3)
-    points = indices * np.array(fixed_mask.GetSpacing()) @ direction.T + np.array(fixed_mask.GetOrigin())
-    matrix = _matrix(sitk.Euler3DTransform(transform)) if isinstance(transform, sitk.Euler3DTransform) else None
-    if matrix is not None:
-        mapped = points @ matrix[:3, :3].T + matrix[:3, 3]
-    else:
-        mapped = np.array([transform.TransformPoint(p.tolist()) for p in points])
+    matrix = sitk_transform_to_matrix(transform)
+    mapped = points @ matrix[:3, :3].T + matrix[:3, 3]
     moving_direction = np.array(moving.GetDirection()).reshape(3, 3)
     continuous = (mapped - np.array(moving.GetOrigin())) @ moving_direction / np.array(moving.GetSpacing())
     inside = np.all((continuous >= -0.5) & (continuous <= np.array(moving.GetSize()) - 0.5), axis=1)
@@ -188,8 +174,6 @@ def register_rigid(
 
     tick = time.perf_counter()
     if initial_transform is not None:
-        from .frames import matrix_to_sitk_euler, sitk_transform_to_matrix
-
         start = matrix_to_sitk_euler(sitk_transform_to_matrix(initial_transform), fixed_center)
         initializer = "given"
     else:
