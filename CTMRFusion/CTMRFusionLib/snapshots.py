@@ -9,6 +9,7 @@ and volume rendering as inside Slicer, and the views are grabbed to PNG.
 from __future__ import annotations
 
 import os
+from contextlib import ExitStack, contextmanager
 from pathlib import Path
 
 import numpy as np
@@ -53,11 +54,13 @@ def create_views(app, size: tuple[int, int] = (512, 512)) -> dict:
 
 
 def grab(view) -> np.ndarray:
-    """Render ``view`` and return its pixels as an (height, width, 3) uint8 array, top row first."""
+    """Render ``view`` once and return its pixels as an (height, width, 3) uint8 array, top row first.
+
+    The capture renders the window itself, so it works while the view's scheduled renders are blocked.
+    """
     import vtk
     from vtk.util import numpy_support
 
-    view.render()
     window_to_image = vtk.vtkWindowToImageFilter()
     window_to_image.SetInput(view.render_window())
     window_to_image.SetInputBufferTypeToRGB()
@@ -67,6 +70,15 @@ def grab(view) -> np.ndarray:
     width, height, _ = output.GetDimensions()
     pixels = numpy_support.vtk_to_numpy(output.GetPointData().GetScalars()).reshape(height, width, -1)
     return np.ascontiguousarray(pixels[::-1, :, :3])
+
+
+@contextmanager
+def renders_blocked(views: dict):
+    """Hold back the renders that every scene change would trigger (seconds each in software OpenGL)."""
+    with ExitStack() as stack:
+        for view in views.values():
+            stack.enter_context(view.render_blocked())
+        yield
 
 
 def save_png(pixels: np.ndarray, path) -> Path:
@@ -105,16 +117,17 @@ def render_fusion_snapshots(ct: sitk.Image, mr_on_ct: sitk.Image, out_dir, opaci
     ct_node = add_volume(app.scene, ct, "CT")
     mr_node = add_volume(app.scene, mr_on_ct, "MR registered")
     written = {}
-    for mode in ("blend", "checkerboard"):
-        display.set_mode(mode, ct_node, mr_node, opacity, square_mm)
-        fit_slice_views(views)
-        for tag, orientation in SLICE_VIEWS:
-            name = f"{mode}_{orientation.lower()}"
-            written[name] = save_png(grab(views[tag]), out_dir / f"{name}.png")
-    volume_rendering.show_fused_in_3d(app.app_logic.GetModuleLogic("VolumeRendering"), ct_node, mr_node)
-    views["ThreeD"].reset_camera()
-    views["ThreeD"].reset_view()
-    written["fused_3d"] = save_png(grab(views["ThreeD"]), out_dir / "fused_3d.png")
+    with renders_blocked(views):  # one render per picture, by the capture itself
+        for mode in ("blend", "checkerboard"):
+            display.set_mode(mode, ct_node, mr_node, opacity, square_mm)
+            fit_slice_views(views)
+            for tag, orientation in SLICE_VIEWS:
+                name = f"{mode}_{orientation.lower()}"
+                written[name] = save_png(grab(views[tag]), out_dir / f"{name}.png")
+        volume_rendering.show_fused_in_3d(app.app_logic.GetModuleLogic("VolumeRendering"), ct_node, mr_node)
+        views["ThreeD"].reset_camera()
+        views["ThreeD"].reset_view()
+        written["fused_3d"] = save_png(grab(views["ThreeD"]), out_dir / "fused_3d.png")
     for view in views.values():
         view.finalize()
     return written

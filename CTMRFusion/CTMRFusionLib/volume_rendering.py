@@ -4,7 +4,7 @@ Uses Slicer's own volume rendering logic (``vtkSlicerVolumeRenderingLogic``: ins
 ``slicer.modules.volumerendering.logic()``, outside it the one registered in trame-slicer's application
 logic). Transfer functions are set from intensity percentiles inside each image's body mask, so they
 work for CT in HU or in 8-bit and for MR at any scale: the CT's brightest ~3 % (bone) opaque and purple,
-the MR's upper half (soft tissue) faint and green.
+the MR's brightest 40 % (soft tissue) faint and green, so the bone shows through.
 """
 
 from __future__ import annotations
@@ -41,7 +41,7 @@ def show_fused_in_3d(volume_rendering_logic, ct_node, mr_node) -> tuple:
     displays = []
     for node, percentiles, rgb, max_opacity in (
         (ct_node, (97.0, 99.7), CT_COLOR, 0.9),
-        (mr_node, (50.0, 99.0), MR_COLOR, 0.12),
+        (mr_node, (60.0, 99.5), MR_COLOR, 0.04),
     ):
         display_node = volume_rendering_logic.GetFirstVolumeRenderingDisplayNode(node)
         if display_node is None:
