@@ -182,19 +182,21 @@ class CTMRFusionWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
         self._updateButtons()
         try:
             with slicer.util.tryWithErrorDisplay("Registration failed.", waitCursor=True):
-                result = self.logic.registerVolumes(
-                    ctVolumeNode=p.ctVolume, mrVolumeNode=p.mrVolume, outputTransformNode=p.outputTransform,
-                    outputVolumeNode=p.outputVolume, options=self._options(), ctMaskNode=p.ctMask,
-                    mrMaskNode=p.mrMask, ctLandmarksNode=p.ctLandmarks, mrLandmarksNode=p.mrLandmarks,
-                    progress=self._onProgress, cancel=self._cancelToken)
+                try:
+                    result = self.logic.registerVolumes(
+                        ctVolumeNode=p.ctVolume, mrVolumeNode=p.mrVolume, outputTransformNode=p.outputTransform,
+                        outputVolumeNode=p.outputVolume, options=self._options(), ctMaskNode=p.ctMask,
+                        mrMaskNode=p.mrMask, ctLandmarksNode=p.ctLandmarks, mrLandmarksNode=p.mrLandmarks,
+                        progress=self._onProgress, cancel=self._cancelToken)
+                except Cancelled:  # the user's choice, not an error: no dialog
+                    self.ui.statusLabel.text = "Cancelled; nothing was changed."
+                    return
                 p.outputTransform, p.outputVolume = result.transformNode, result.volumeNode
                 self.ui.statusLabel.text = (f"Done in {result.registration.elapsed_seconds:.1f} s, "
                                             f"MI {result.registration.metric:.4f}")
                 if result.tre is not None:
                     self._showTre(result.tre)
                 display.set_mode("blend", p.ctVolume, result.volumeNode, p.opacity)
-        except Cancelled:
-            self.ui.statusLabel.text = "Cancelled; nothing was changed."
         finally:
             self._cancelToken = None
             self._updateButtons()

@@ -52,6 +52,12 @@ def test_non_overlapping_volumes_are_refused(small_pair):
         register_rigid(ct, far, RegistrationOptions(initializer="identity"))
 
 
+def test_empty_user_mask_is_refused(small_pair):
+    ct, mr = small_pair
+    with pytest.raises(InvalidInputError, match="CT mask is empty"):
+        register_rigid(ct, mr, fixed_mask=sitk.Image(ct.GetSize(), sitk.sitkUInt8))
+
+
 def test_unreadable_and_corrupted_files_name_the_file(tmp_path):
     with pytest.raises(InvalidInputError, match="MR not found: .*nothing.nrrd"):
         read_image(tmp_path / "nothing.nrrd", "MR")
