@@ -150,6 +150,9 @@ def register_rigid(
     options = options or RegistrationOptions()
     check_volume(fixed, "CT (fixed image)")
     check_volume(moving, "MR (moving image)")
+    for mask, role in ((fixed_mask, "CT mask"), (moving_mask, "MR mask")):
+        if mask is not None and not np.any(sitk.GetArrayViewFromImage(mask)):
+            raise InvalidInputError(f"{role} is empty: it has no non-zero voxel to restrict the metric to.")
     started = time.perf_counter()
     timings: dict[str, float] = {}
 
@@ -157,9 +160,6 @@ def register_rigid(
     moving_body = masks.body_mask(moving)
     fixed_float = _clip_to_mask_percentiles(fixed, fixed_body, options.clip_percentiles)
     moving_float = _clip_to_mask_percentiles(moving, moving_body, options.clip_percentiles)
-    for mask, role in ((fixed_mask, "CT mask"), (moving_mask, "MR mask")):
-        if mask is not None and not np.any(sitk.GetArrayViewFromImage(mask)):
-            raise InvalidInputError(f"{role} is empty: it has no non-zero voxel to restrict the metric to.")
     if fixed_mask is not None:
         metric_mask = sitk.Cast(sitk.Cast(fixed_mask, sitk.sitkFloat32) > 0, sitk.sitkUInt8)
     elif options.mask == "auto":
