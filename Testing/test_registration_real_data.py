@@ -50,6 +50,21 @@ def test_default_registration_of_demo_pair_is_within_2_5_mm_landmark_tre(demo_re
 
 
 @pytest.mark.parametrize(
+    "options, limit_mm",
+    [
+        (RegistrationOptions(optimizer="gradient_descent"), 3.0),  # elastix handed the flip: 3.0 mm
+        (RegistrationOptions.from_preset("fast"), 3.5),
+    ],
+    ids=["gradient_descent", "fast_preset"],
+)
+def test_other_optimizer_and_fast_preset_also_register_the_demo_pair(demo_images, sample, options, limit_mm):
+    result = register_rigid(*demo_images, options)
+    tre = target_registration_error(result.transform, read_landmarks(sample.ct_landmarks),
+                                    read_landmarks(sample.mr_landmarks))
+    assert tre.after["mean_mm"] <= limit_mm
+
+
+@pytest.mark.parametrize(
     "angles_deg, translation_mm",
     [
         ((30, 0, 0), (40, 0, 0)),
