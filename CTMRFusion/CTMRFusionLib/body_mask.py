@@ -51,11 +51,6 @@ def mask_points_lps(mask: sitk.Image, max_points: int = 20000) -> np.ndarray:
     return indices * np.array(mask.GetSpacing()) @ direction.T + np.array(mask.GetOrigin())
 
 
-def mask_fraction(mask: sitk.Image) -> float:
-    """Fraction of voxels inside the mask."""
-    return float(sitk.GetArrayViewFromImage(mask).mean())
-
-
 def percentiles_in_mask(image: sitk.Image, mask: sitk.Image, percentiles) -> list[float]:
     """Intensity percentiles of ``image`` over the voxels inside ``mask`` (sampled on the mask's grid)."""
     on_mask_grid = sitk.Resample(image, mask, sitk.Transform(), sitk.sitkLinear, 0.0, sitk.sitkFloat32)

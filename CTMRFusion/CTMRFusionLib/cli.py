@@ -196,12 +196,13 @@ def _demo(args) -> dict:
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     print(ATTRIBUTION)
-    namespace = argparse.Namespace(
-        ct=str(pair.ct), mr=str(pair.mr), transform=str(out / "mr_to_ct.h5"), volume=str(out / "mr_on_ct.nrrd"),
-        report=str(out / "registration_report.json"), interpolator=args.interpolator, preset="default",
-        initializer=None, ct_mask=None, mr_mask=None, ct_landmarks=str(pair.ct_landmarks),
-        mr_landmarks=str(pair.mr_landmarks), pairing="label", quiet=args.quiet,
-    )
+    # Through the register command's own parser, so the demo gets exactly its defaults.
+    namespace = build_parser().parse_args([
+        "register", "--ct", str(pair.ct), "--mr", str(pair.mr), "--transform", str(out / "mr_to_ct.h5"),
+        "--volume", str(out / "mr_on_ct.nrrd"), "--report", str(out / "registration_report.json"),
+        "--interpolator", args.interpolator, "--ct-landmarks", str(pair.ct_landmarks),
+        "--mr-landmarks", str(pair.mr_landmarks), *(["--quiet"] if args.quiet else []),
+    ])
     report = run_registration(namespace)
     print(f"Wrote {namespace.transform}, {namespace.volume} and {namespace.report}")
     if not args.no_snapshots:
