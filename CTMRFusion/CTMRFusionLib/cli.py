@@ -1,4 +1,4 @@
-"""``ctmrfusion`` command line: registration, snapshots and demo on image files, outside Slicer.
+"""``ctmrfusion`` command line: registration, fusion, training, snapshots and demo on image files.
 
 Transforms written by ``register`` are ITK transform files in LPS that map CT (fixed) points to MR
 (moving) points: ``sitk.Resample(mr, ct, sitk.ReadTransform(path))`` puts the MR on the CT, and Slicer
@@ -18,6 +18,7 @@ from pathlib import Path
 import SimpleITK as sitk
 
 from . import __version__
+from .cli_fusion import add_fuse_parser, add_train_parser, run_fuse, run_train
 from .image_checks import InvalidInputError, check_volume
 from .image_io import check_output_path, read_image, write_image, write_transform
 from .landmarks import LandmarkError, match_landmarks, read_landmarks, target_registration_error
@@ -161,6 +162,8 @@ def build_parser() -> argparse.ArgumentParser:
     snapshot.add_argument("--out", required=True, help="output folder for the PNGs")
     snapshot.add_argument("--opacity", type=float, default=0.5, help="MR opacity in the blend (0-1)")
     snapshot.add_argument("--square-mm", type=float, default=20.0, help="checkerboard square side (mm)")
+    add_fuse_parser(commands, argparse.RawDescriptionHelpFormatter)
+    add_train_parser(commands, argparse.HelpFormatter)
     demo = commands.add_parser("demo", help="register the bundled sample pair and report landmark TRE")
     demo.add_argument("--out", default="demo_output", help="output folder (default: demo_output)")
     demo.add_argument("--interpolator", choices=INTERPOLATORS, default="sinc")
@@ -217,6 +220,12 @@ def main(argv=None) -> int:
     try:
         if args.command == "snapshot":
             _snapshot(args)
+            return 0
+        if args.command == "fuse":
+            run_fuse(args, TerminalProgress(quiet=args.quiet))
+            return 0
+        if args.command == "train-fusion":
+            run_train(args)
             return 0
         report = _demo(args) if args.command == "demo" else run_registration(args)
     except (InvalidInputError, LandmarkError, ValueError, FileNotFoundError) as error:

@@ -15,11 +15,13 @@ Example (Slicer Python console)::
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import SimpleITK as sitk
 
 from . import mrml_bridge
+from .fusion_normalization import NormalizationOptions
+from .fusion_pipeline import fuse_images
 from .landmarks import (
     TargetRegistrationError, landmarks_from_markups_node, match_landmarks, target_registration_error,
 )
@@ -27,6 +29,24 @@ from .progress import CancelToken, ProgressCallback
 from .registration_options import RegistrationOptions
 from .resampling import resample_onto
 from .rigid_registration import RigidRegistrationResult, register_rigid
+
+
+@dataclass
+class FusionOptions:
+    """Options of :meth:`CTMRFusionLogic.fuseVolumes`.
+
+    method: "unet" (the shipped network, needs torch) or "max", "average", "laplacian", "gff".
+    modelPath: a TorchScript fusion model you trust, instead of the shipped one (None: shipped, hash-checked);
+    modelSha256: refuse modelPath unless it has this SHA-256. device: "auto", "cpu" or "cuda".
+    batchSize: slices per network batch. normalization: CT HU window and MR scaling to the 0–255 scale.
+    """
+
+    method: str = "unet"
+    modelPath: str | None = None
+    modelSha256: str | None = None
+    device: str = "auto"
+    batchSize: int = 8
+    normalization: NormalizationOptions = field(default_factory=NormalizationOptions)
 
 
 @dataclass
@@ -132,6 +152,43 @@ class CTMRFusionLogic:
                 outputVolumeNode = self._new_node("vtkMRMLScalarVolumeNode", f"{mrVolumeNode.GetName()} registered")
             mrml_bridge.update_volume_node_from_sitk(outputVolumeNode, resampled)
         return RegisterVolumesResult(registration, outputTransformNode, outputVolumeNode, tre)
+
+    def fuseVolumes(
+        self,
+        ctVolumeNode,
+        mrVolumeNode,
+        outputVolumeNode=None,
+        options: FusionOptions | None = None,
+        progress: ProgressCallback | None = None,
+        cancel: CancelToken | None = None,
+    ):
+        """Fuse a CT and an MR already registered to it into one volume in the CT's geometry.
+
+        mrVolumeNode: the MR on the CT (e.g. registerVolumes' output volume, or an MR under the registration
+        transform — it is taken where it is shown and resampled onto the CT grid if needed).
+        outputVolumeNode: scalar volume node to receive the fused volume (float, 0–255 fusion scale, see
+        :mod:`CTMRFusionLib.fusion_normalization`), created if None. options: method ("unet" or a classic
+        rule), model path, device, batch size, intensity windows. Returns the output node. Nothing is modified
+        when inputs are invalid or the run is cancelled.
+        """
+        options = options or FusionOptions()
+        if ctVolumeNode is None or mrVolumeNode is None:
+            raise ValueError("Select both a CT volume and a registered MR volume.")
+        if outputVolumeNode is not None and outputVolumeNode in (ctVolumeNode, mrVolumeNode):
+            raise ValueError(f"Output node '{outputVolumeNode.GetName()}' is also an input; choose a new node.")
+        ct = mrml_bridge.volume_node_to_sitk(ctVolumeNode)
+        mr = mrml_bridge.volume_node_to_sitk(mrVolumeNode)
+        model = None
+        if options.method == "unet":
+            from .fusion_model import load_fusion_model  # noqa: PLC0415 — torch only for the U-Net
+
+            model = load_fusion_model(options.modelPath, options.device, options.modelSha256)
+        fused = fuse_images(ct, mr, options.method, model, options.normalization, options.batchSize,
+                            progress, cancel)
+        if outputVolumeNode is None:
+            outputVolumeNode = self._new_node("vtkMRMLScalarVolumeNode", f"CT-MR fused ({options.method})")
+        mrml_bridge.update_volume_node_from_sitk(outputVolumeNode, fused)
+        return outputVolumeNode
 
     def computeTRE(self, ctLandmarksNode, mrLandmarksNode, transformNode=None, pairing: str = "label"):
         """Landmark TRE (mm) of ``transformNode``'s CT→MR transform (identity if None), before and after.

@@ -1,0 +1,79 @@
+"""Training losses for the fusion U-Net (needs torch). Images are (N, 1, H, W) tensors in [0, 1].
+
+Unsupervised (no fused target; the shipped model's mode), a weighted sum of:
+- ``ssim``: 2 − SSIM(F, CT) − SSIM(F, MR) — structural fidelity to both sources (Gaussian 11×11, σ 1.5).
+- ``intensity``: mean |F − max(CT, MR)| — keeps bright bone from CT and bright soft tissue from MR.
+- ``gradient``: mean | |∇F| − max(|∇CT|, |∇MR|) | with Sobel gradients — keeps the stronger edge of the two.
+- ``scd``: 2 − [corr(F − MR, CT) + corr(F − CT, MR)] — the fused image should carry what each source adds
+  to the other (sum of correlations of differences, per image).
+
+Supervised (CT, MR, target triplets): mean |F − T| + (1 − SSIM(F, T)).
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+
+import torch
+import torch.nn.functional as F
+
+
+@dataclass
+class LossWeights:
+    ssim: float = 1.0
+    intensity: float = 1.0
+    gradient: float = 1.0
+    scd: float = 0.5
+
+    def as_dict(self) -> dict:
+        return asdict(self)
+
+
+def _gaussian_kernel(size: int = 11, sigma: float = 1.5, device=None, dtype=None) -> torch.Tensor:
+    axis = torch.arange(size, device=device, dtype=dtype) - (size - 1) / 2
+    g = torch.exp(-(axis ** 2) / (2 * sigma ** 2))
+    g = g / g.sum()
+    return (g[:, None] * g[None, :])[None, None]
+
+
+def ssim(x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+    """Mean SSIM per image (N,) for images in [0, 1] (valid windows, K1 0.01, K2 0.03)."""
+    kernel = _gaussian_kernel(device=x.device, dtype=x.dtype)
+    c1, c2 = 0.01 ** 2, 0.03 ** 2
+    mu_x, mu_y = F.conv2d(x, kernel), F.conv2d(y, kernel)
+    var_x = F.conv2d(x * x, kernel) - mu_x ** 2
+    var_y = F.conv2d(y * y, kernel) - mu_y ** 2
+    cov = F.conv2d(x * y, kernel) - mu_x * mu_y
+    ssim_map = ((2 * mu_x * mu_y + c1) * (2 * cov + c2)) / ((mu_x ** 2 + mu_y ** 2 + c1) * (var_x + var_y + c2))
+    return ssim_map.flatten(1).mean(dim=1)
+
+
+def sobel_magnitude(x: torch.Tensor) -> torch.Tensor:
+    kx = torch.tensor([[-1.0, 0.0, 1.0], [-2.0, 0.0, 2.0], [-1.0, 0.0, 1.0]], device=x.device, dtype=x.dtype)
+    kernels = torch.stack([kx, kx.t()])[:, None]
+    g = F.conv2d(F.pad(x, [1, 1, 1, 1], mode="replicate"), kernels)
+    return torch.sqrt(g[:, :1] ** 2 + g[:, 1:] ** 2 + 1e-12)
+
+
+def correlation(x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+    """Pearson correlation per image (N,)."""
+    x = x.flatten(1) - x.flatten(1).mean(dim=1, keepdim=True)
+    y = y.flatten(1) - y.flatten(1).mean(dim=1, keepdim=True)
+    return (x * y).sum(1) / torch.sqrt((x * x).sum(1) * (y * y).sum(1) + 1e-12)
+
+
+def unsupervised_loss(fused, ct, mr, weights: LossWeights) -> tuple[torch.Tensor, dict]:
+    """Total loss and its terms (floats) for a batch without targets."""
+    terms = {
+        "ssim": (2 - ssim(fused, ct) - ssim(fused, mr)).mean(),
+        "intensity": (fused - torch.maximum(ct, mr)).abs().mean(),
+        "gradient": (sobel_magnitude(fused) - torch.maximum(sobel_magnitude(ct), sobel_magnitude(mr))).abs().mean(),
+        "scd": (2 - correlation(fused - mr, ct) - correlation(fused - ct, mr)).mean(),
+    }
+    total = sum(getattr(weights, name) * value for name, value in terms.items())
+    return total, {name: float(value.detach()) for name, value in terms.items()}
+
+
+def supervised_loss(fused, target) -> tuple[torch.Tensor, dict]:
+    terms = {"l1": (fused - target).abs().mean(), "ssim": (1 - ssim(fused, target)).mean()}
+    return terms["l1"] + terms["ssim"], {name: float(value.detach()) for name, value in terms.items()}

@@ -1,0 +1,166 @@
+"""Loading, checking, exporting and running the TorchScript fusion model (torch imported only when used).
+
+The shipped model lives in ``Resources/Models/fusion_unet.pt`` with its model card ``fusion_unet.md``; its
+SHA-256 is recorded here and checked on every load, so a truncated or altered file is refused with a clear
+message instead of being run. TorchScript files contain code: a model from any other path is loaded only when
+its path is given explicitly (``path=``/``--model``), and its hash is reported (and checked against
+``expected_sha256`` when given). Every model must carry CTMRFusion metadata and pass a signature check:
+2 input channels (CT, MR) in [0, 1] → 1 output channel of the same size in [0, 1].
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import warnings
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from .image_checks import InvalidInputError
+from .progress import CancelToken, ProgressCallback, ProgressEvent, report
+
+MODEL_FILE = "fusion_unet.pt"
+#: SHA-256 of the shipped ``Resources/Models/fusion_unet.pt`` (see its model card).
+SHIPPED_SHA256 = "UNSET"
+METADATA_NAME = "ctmrfusion.json"
+MODEL_KIND = "ctmrfusion-fusion-unet"
+
+_CANDIDATES = [
+    Path(__file__).resolve().parents[2] / "Resources" / "Models",
+    Path(__file__).resolve().parents[1] / "Resources" / "Models",
+]
+
+
+def shipped_model_path() -> Path:
+    return next((c / MODEL_FILE for c in _CANDIDATES if (c / MODEL_FILE).is_file()), _CANDIDATES[0] / MODEL_FILE)
+
+
+def sha256_of(path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for chunk in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def import_torch():
+    """torch, or an error saying how to get it (the classic fusion rules do not need it)."""
+    try:
+        import torch  # noqa: PLC0415
+    except ImportError:
+        raise InvalidInputError(
+            "The U-Net fusion needs PyTorch, which is not installed. Use a classic method (max, average, "
+            "laplacian, gff), or install torch: 'pip install torch' (inside Slicer: the PyTorch extension's "
+            "'Install PyTorch', or slicer.util.pip_install('torch'))."
+        ) from None
+    return torch
+
+
+def choose_device(device: str = "auto") -> str:
+    torch = import_torch()
+    if device == "auto":
+        return "cuda" if torch.cuda.is_available() else "cpu"
+    if device.startswith("cuda") and not torch.cuda.is_available():
+        raise InvalidInputError("device 'cuda' was requested but no CUDA GPU is available to PyTorch.")
+    return device
+
+
+@dataclass
+class FusionModel:
+    """A checked TorchScript fusion model ready for inference."""
+
+    module: object
+    device: str
+    metadata: dict
+    sha256: str
+    path: Path
+
+    def fuse(self, ct: np.ndarray, mr: np.ndarray, batch_size: int = 8,
+             progress: ProgressCallback | None = None, cancel: CancelToken | None = None) -> np.ndarray:
+        """Fuse slice stacks ``ct``, ``mr`` of shape (n, H, W) on the 0–255 scale → (n, H, W) float32 0–255."""
+        torch = import_torch()
+        ct, mr = np.asarray(ct, np.float32), np.asarray(mr, np.float32)
+        if ct.shape != mr.shape or ct.ndim != 3:
+            raise InvalidInputError(f"CT slices {ct.shape} and MR slices {mr.shape} must be equal (n, H, W) stacks.")
+        fused = np.empty(ct.shape, np.float32)
+        count = ct.shape[0]
+        with torch.inference_mode():
+            for start in range(0, count, batch_size):
+                if cancel is not None:
+                    cancel.raise_if_cancelled()
+                stop = min(count, start + batch_size)
+                batch = np.stack([ct[start:stop], mr[start:stop]], axis=1) / 255.0
+                out = self.module(torch.from_numpy(batch).to(self.device))
+                fused[start:stop] = out[:, 0].float().cpu().numpy() * 255.0
+                report(progress, ProgressEvent("fuse", stop / count, f"U-Net: {stop}/{count} slices", iteration=stop))
+        return fused
+
+
+def _check_signature(module, torch) -> None:
+    probe = torch.linspace(0, 1, 2 * 40 * 36).reshape(1, 2, 40, 36)
+    try:
+        with torch.inference_mode():
+            out = module(probe)
+    except Exception as error:  # noqa: BLE001 — any failure means the file is not a usable fusion model
+        raise InvalidInputError(f"the model failed on a (1, 2, 40, 36) test input: {str(error)[:200]}") from error
+    if tuple(out.shape) != (1, 1, 40, 36):
+        raise InvalidInputError(f"the model maps a (1, 2, 40, 36) input to {tuple(out.shape)}; (1, 1, 40, 36) "
+                                "is expected (CT and MR in, one fused channel out).")
+    if not bool(torch.isfinite(out).all()) or float(out.min()) < 0 or float(out.max()) > 1:
+        raise InvalidInputError("the model's output is not finite values in [0, 1].")
+
+
+def load_fusion_model(path=None, device: str = "auto", expected_sha256: str | None = None) -> FusionModel:
+    """Load and check a TorchScript fusion model.
+
+    path None: the shipped model, whose SHA-256 must equal :data:`SHIPPED_SHA256`. Otherwise the file at
+    ``path`` (explicit user choice), checked against ``expected_sha256`` when given. device: "auto" (CUDA if
+    available, else CPU), "cpu" or "cuda[:n]". Raises :class:`InvalidInputError` naming the problem.
+    """
+    torch = import_torch()
+    shipped = path is None
+    path = shipped_model_path() if shipped else Path(path)
+    label = "the shipped fusion model" if shipped else f"fusion model {path}"
+    if not path.is_file():
+        raise InvalidInputError(f"{label} not found at {path}.")
+    digest = sha256_of(path)
+    wanted = SHIPPED_SHA256 if shipped else expected_sha256
+    if wanted and digest != wanted:
+        raise InvalidInputError(f"{label} is corrupted or altered: SHA-256 {digest} differs from the expected "
+                                f"{wanted}. Reinstall the extension (or restore the file).")
+    extra = {METADATA_NAME: ""}
+    try:
+        module = torch.jit.load(str(path), map_location="cpu", _extra_files=extra)
+    except Exception as error:  # noqa: BLE001 — torch raises several types for unreadable archives
+        raise InvalidInputError(f"{label} is not a readable TorchScript model ({str(error).splitlines()[0][:160]})."
+                                ) from error
+    try:
+        metadata = json.loads(extra[METADATA_NAME] or "{}")
+    except json.JSONDecodeError:
+        metadata = {}
+    if metadata.get("kind") != MODEL_KIND:
+        raise InvalidInputError(f"{label} is a TorchScript file without CTMRFusion fusion metadata "
+                                f"(kind '{MODEL_KIND}'); it is not a fusion model made by ctmrfusion.")
+    module.eval()
+    try:
+        _check_signature(module, torch)
+    except InvalidInputError as error:
+        raise InvalidInputError(f"{label}: {error}") from None
+    device = choose_device(device)
+    return FusionModel(module.to(device), device, metadata, digest, path)
+
+
+def export_torchscript(model, path, metadata: dict) -> str:
+    """Script ``model`` (a :class:`fusion_unet.FusionUNet`) to ``path`` with metadata; returns its SHA-256."""
+    torch = import_torch()
+    model = model.cpu().eval()
+    with warnings.catch_warnings():  # TorchScript is what Slicer's and users' torch versions all load
+        warnings.simplefilter("ignore", DeprecationWarning)
+        scripted = torch.jit.script(model)
+    payload = dict(metadata, kind=MODEL_KIND, input="(N, 2, H, W) CT, MR in [0, 1]",
+                   output="(N, 1, H, W) fused in [0, 1]")
+    Path(path).parent.mkdir(parents=True, exist_ok=True)
+    scripted.save(str(path), _extra_files={METADATA_NAME: json.dumps(payload, indent=1)})
+    return sha256_of(path)

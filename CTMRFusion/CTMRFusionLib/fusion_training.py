@@ -1,0 +1,278 @@
+"""Training the fusion U-Net on CT/MR slice pairs (needs torch); what ``ctmrfusion train-fusion`` runs.
+
+Data: a folder with ``CT/`` and ``MRI/`` PNG slices named ``<case><3-digit slice>.png`` (the Harvard layout,
+see :mod:`harvard_pairs`), split by case into training and validation; supervised mode also needs a folder of
+fused targets with the same file names. Training uses random crops, flips and 90° rotations, Adam and a
+cosine learning-rate schedule; it writes ``checkpoint.pt`` (resumable: model, optimiser, schedule, random
+states) after every epoch, ``best.pt`` at the lowest validation loss, and ``history.json``.
+"""
+
+from __future__ import annotations
+
+import json
+import random
+import sys
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Callable, Optional
+
+import numpy as np
+import torch
+
+from . import harvard_pairs
+from .fusion_losses import LossWeights, supervised_loss, unsupervised_loss
+from .fusion_unet import FusionUNet
+
+
+@dataclass
+class TrainingConfig:
+    data: str
+    output: str
+    mode: str = "unsupervised"  # or "supervised" (needs ``targets``)
+    targets: Optional[str] = None
+    width: int = 16
+    epochs: int = 60
+    batch_size: int = 8
+    crop: int = 128
+    learning_rate: float = 1e-3
+    seed: int = 0
+    validation_cases: tuple = harvard_pairs.VALIDATION_CASES
+    weights: LossWeights = field(default_factory=LossWeights)
+    threads: int = 0  # 0: torch's default
+    limit_slices: int = 0  # >0: use only this many training slices (smoke tests)
+
+
+def _load_split(config: TrainingConfig):
+    pairs = harvard_pairs.find_pairs(config.data)
+    train, validation = harvard_pairs.split_by_case(pairs, config.validation_cases)
+    if not train or not validation:
+        raise ValueError(f"Split by case left train={len(train)} and validation={len(validation)} slices; "
+                         f"cases present: {sorted(harvard_pairs.cases(pairs))}.")
+    if config.limit_slices:
+        train, validation = train[: config.limit_slices], validation[: max(1, config.limit_slices // 2)]
+
+    def tensors(subset):
+        ct, mr = harvard_pairs.load_arrays(subset)
+        stack = [ct, mr]
+        if config.mode == "supervised":
+            if not config.targets:
+                raise ValueError("Supervised training needs --targets (fused images named like the CT slices).")
+            stack.append(np.stack([harvard_pairs.read_grey_png(Path(config.targets) / p.ct_path.name)
+                                   for p in subset]))
+        return torch.from_numpy(np.stack(stack, axis=1).astype(np.float32) / 255.0)
+
+    return tensors(train), tensors(validation), sorted({p.case for p in train}), sorted({p.case for p in validation})
+
+
+def _augment(batch: torch.Tensor, crop: int, generator: torch.Generator) -> torch.Tensor:
+    n, _, h, w = batch.shape
+    crop = min(crop, h, w)
+    out = []
+    for item in batch:
+        top = int(torch.randint(0, h - crop + 1, (1,), generator=generator))
+        left = int(torch.randint(0, w - crop + 1, (1,), generator=generator))
+        item = item[:, top:top + crop, left:left + crop]
+        if torch.rand(1, generator=generator) < 0.5:
+            item = item.flip(-1)
+        item = torch.rot90(item, int(torch.randint(0, 4, (1,), generator=generator)), dims=(-2, -1))
+        out.append(item)
+    return torch.stack(out)
+
+
+def _loss(model, batch, config):
+    fused = model(batch[:, :2])
+    if config.mode == "supervised":
+        return supervised_loss(fused, batch[:, 2:3])
+    return unsupervised_loss(fused, batch[:, :1], batch[:, 1:2], config.weights)
+
+
+def _progress_bar(epoch, epochs, step, steps, loss, stream=sys.stderr):
+    filled = int(20 * step / steps)
+    stream.write(f"\repoch {epoch}/{epochs} [{'#' * filled}{'.' * (20 - filled)}] {step}/{steps} loss {loss:.4f}")
+    if step == steps:
+        stream.write("\n")
+    stream.flush()
+
+
+def _seed_everything(seed: int) -> torch.Generator:
+    random.seed(seed)
+    np.random.seed(seed)
+    torch.manual_seed(seed)
+    return torch.Generator().manual_seed(seed)
+
+
+def validation_metrics(model, validation: torch.Tensor) -> dict:
+    """Mean of the eight fusion metrics over the validation slices (0–255 scale)."""
+    from .fusion_metrics import METRIC_NAMES, all_metrics
+
+    model.eval()
+    with torch.no_grad():
+        fused = torch.cat([model(validation[i:i + 8, :2]) for i in range(0, len(validation), 8)])
+    rows = []
+    for pair, out in zip(validation, fused):
+        ct, mr = pair[0].numpy() * 255.0, pair[1].numpy() * 255.0
+        rows.append(all_metrics(ct, mr, np.clip(np.rint(out[0].numpy() * 255.0), 0, 255)))
+    return {name: float(np.mean([r[name] for r in rows])) for name in METRIC_NAMES}
+
+
+def train(config: TrainingConfig, log: Callable[[str], None] = print, show_progress: bool = True,
+          resume: bool = False) -> dict:
+    """Train (or resume) and return the history; see the module docstring for the files written."""
+    if config.mode not in ("unsupervised", "supervised"):
+        raise ValueError(f"Unknown training mode '{config.mode}'; use 'unsupervised' or 'supervised'.")
+    if config.threads:
+        torch.set_num_threads(config.threads)
+    output = Path(config.output)
+    output.mkdir(parents=True, exist_ok=True)
+    generator = _seed_everything(config.seed)
+    train_set, validation_set, train_cases, validation_cases = _load_split(config)
+    log(f"training cases {train_cases} ({len(train_set)} slices), validation cases {validation_cases} "
+        f"({len(validation_set)} slices), mode {config.mode}, width {config.width}")
+
+    model = FusionUNet(config.width)
+    optimizer = torch.optim.Adam(model.parameters(), lr=config.learning_rate)
+    scheduler = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=config.epochs,
+                                                           eta_min=config.learning_rate * 0.02)
+    history = {"config": _config_dict(config), "epochs": [], "best_epoch": None, "best_loss": float("inf"),
+               "train_seconds": 0.0, "train_cases": train_cases, "validation_cases": validation_cases,
+               "train_slices": len(train_set), "validation_slices": len(validation_set)}
+    start_epoch = 1
+    checkpoint_path = output / "checkpoint.pt"
+    if resume and checkpoint_path.is_file():
+        state = torch.load(checkpoint_path, weights_only=False)
+        model.load_state_dict(state["model"])
+        optimizer.load_state_dict(state["optimizer"])
+        scheduler.load_state_dict(state["scheduler"])
+        generator.set_state(state["generator"])
+        torch.set_rng_state(state["torch_rng"])
+        history = state["history"]
+        start_epoch = state["epoch"] + 1
+        log(f"resumed after epoch {state['epoch']}")
+
+    steps = max(1, len(train_set) // config.batch_size)
+    for epoch in range(start_epoch, config.epochs + 1):
+        started = time.perf_counter()
+        model.train()
+        order = torch.randperm(len(train_set), generator=generator)
+        running = 0.0
+        for step in range(steps):
+            batch = _augment(train_set[order[step * config.batch_size:(step + 1) * config.batch_size]],
+                             config.crop, generator)
+            loss, _ = _loss(model, batch, config)
+            optimizer.zero_grad()
+            loss.backward()
+            optimizer.step()
+            running += float(loss.detach())
+            if show_progress:
+                _progress_bar(epoch, config.epochs, step + 1, steps, running / (step + 1))
+        scheduler.step()
+        model.eval()
+        with torch.no_grad():
+            validation_loss = float(np.mean([float(_loss(model, validation_set[i:i + 8], config)[0])
+                                             for i in range(0, len(validation_set), 8)]))
+        seconds = time.perf_counter() - started
+        history["train_seconds"] += seconds
+        record = {"epoch": epoch, "train_loss": running / steps, "validation_loss": validation_loss,
+                  "learning_rate": scheduler.get_last_lr()[0], "seconds": seconds}
+        history["epochs"].append(record)
+        log(f"epoch {epoch}/{config.epochs}: train loss {record['train_loss']:.4f}, validation loss "
+            f"{validation_loss:.4f}, lr {record['learning_rate']:.2e}, {seconds:.1f} s")
+        if validation_loss < history["best_loss"]:
+            history["best_loss"], history["best_epoch"] = validation_loss, epoch
+            torch.save({"model": model.state_dict(), "width": config.width, "epoch": epoch}, output / "best.pt")
+        torch.save({"model": model.state_dict(), "optimizer": optimizer.state_dict(),
+                    "scheduler": scheduler.state_dict(), "generator": generator.get_state(),
+                    "torch_rng": torch.get_rng_state(), "history": history, "epoch": epoch},
+                   checkpoint_path)
+        (output / "history.json").write_text(json.dumps(history, indent=1))
+
+    best = torch.load(output / "best.pt", weights_only=False)
+    model.load_state_dict(best["model"])
+    history["validation_metrics"] = validation_metrics(model, validation_set)
+    log("validation metrics (best epoch %s): %s" % (history["best_epoch"], ", ".join(
+        f"{k} {v:.3f}" for k, v in history["validation_metrics"].items())))
+    (output / "history.json").write_text(json.dumps(history, indent=1))
+    return history
+
+
+def _config_dict(config: TrainingConfig) -> dict:
+    data = asdict(config)
+    data["validation_cases"] = list(config.validation_cases)
+    return data
+
+
+def export_best(run_folder: Path, model_path: Path, history: dict) -> str:
+    """Export ``run_folder/best.pt`` as TorchScript to ``model_path`` and write its model card beside it
+    (same name, ``.md``); returns the model's SHA-256."""
+    from .fusion_model import export_torchscript
+    from .fusion_unet import parameter_count
+
+    best = torch.load(run_folder / "best.pt", weights_only=False)
+    model = FusionUNet(best["width"])
+    model.load_state_dict(best["model"])
+    config = history["config"]
+    metadata = {"width": best["width"], "epoch": best["epoch"], "mode": config["mode"],
+                "validation_metrics": history.get("validation_metrics", {}), "scale": "0-1 = grey level / 255"}
+    digest = export_torchscript(model, model_path, metadata)
+    Path(model_path).with_suffix(".md").write_text(model_card(history, best, parameter_count(model),
+                                                              Path(model_path), digest))
+    return digest
+
+
+def model_card(history: dict, best: dict, parameters: int, model_path: Path, digest: str) -> str:
+    config = history["config"]
+    metrics = history.get("validation_metrics", {})
+    size_mb = model_path.stat().st_size / 1e6
+    weights = ", ".join(f"{k} {v:g}" for k, v in config["weights"].items())
+    lines = [
+        f"# Model card: {model_path.name}",
+        "",
+        "CT–MR fusion U-Net of CTMRFusion (TorchScript). Produced by `ctmrfusion train-fusion`; this card is",
+        "written by the same command.",
+        "",
+        "## Architecture",
+        f"U-Net, 2 input channels (CT, MR) → 1 fused channel, all in [0, 1] (grey level / 255). 5 encoder blocks",
+        f"(two 3×3 conv + ReLU; 2× max-pool before blocks 2–5) and 4 decoder blocks (bilinear 2× upsampling,",
+        f"skip concatenation, two 3×3 conv + ReLU), 1×1 conv + sigmoid. Base width {best['width']}: channels",
+        f"{best['width']}/{2 * best['width']}/{4 * best['width']}/{8 * best['width']}/{8 * best['width']};"
+        f" {parameters:,} parameters, {size_mb:.1f} MB. Any input size (reflect-padded to a multiple of 16).",
+        "",
+        "## Data",
+        "Harvard Whole Brain Atlas CT / MR-T2 slice pairs (256×256, 8-bit, co-registered), split by case:",
+        f"training cases {', '.join(history['train_cases'])} ({history['train_slices']} slices); validation cases "
+        f"{', '.join(history['validation_cases'])} ({history['validation_slices']} slices).",
+        "Augmentation: random crops of "
+        f"{config['crop']}², horizontal flips, 90° rotations.",
+        "",
+        "## Training",
+        f"Mode: {config['mode']}. Loss weights: {weights} (see `CTMRFusionLib/fusion_losses.py`).",
+        f"Adam, initial learning rate {config['learning_rate']:g}, cosine schedule to 2 % of it; batch "
+        f"{config['batch_size']}; {config['epochs']} epochs, best validation loss at epoch {best['epoch']};"
+        f" seed {config['seed']}.",
+        f"Training time: {history['train_seconds'] / 60:.1f} min on the CPU ({_cpu_description()}).",
+        "",
+        "## Validation metrics (mean over the validation slices, 0–255 scale)",
+        "| " + " | ".join(metrics) + " |",
+        "|" + "---|" * len(metrics),
+        "| " + " | ".join(f"{v:.3f}" for v in metrics.values()) + " |",
+        "",
+        "EN and MI in bits; definitions in `CTMRFusionLib/fusion_metrics.py`; comparison with the classic rules",
+        "in `docs/fusion.md`.",
+        "",
+        "## Integrity",
+        f"SHA-256: `{digest}` — checked by `load_fusion_model()` before the file is run.",
+        "",
+        "## Intended use and limits",
+        "Research and visual inspection of registered CT/MR pairs, not diagnosis. Trained on brain slices only;",
+        "other anatomy is fused slice by slice with the same intensity mapping and may look different.",
+        "",
+    ]
+    return "\n".join(lines)
+
+
+def _cpu_description() -> str:
+    import os
+    import platform
+
+    return f"{platform.processor() or platform.machine()}, {torch.get_num_threads()} threads, {os.cpu_count()} cores"

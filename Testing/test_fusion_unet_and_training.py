@@ -1,0 +1,99 @@
+"""The fusion U-Net's architecture and the training loop: tiny real-data runs (seeded, resumable)."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+torch = pytest.importorskip("torch", reason="torch is not installed (pip install -c constraints.txt -e '.[dev]')")
+
+from CTMRFusionLib.fusion_losses import LossWeights, correlation, ssim, unsupervised_loss  # noqa: E402
+from CTMRFusionLib.fusion_training import TrainingConfig, export_best, train  # noqa: E402
+from CTMRFusionLib.fusion_unet import FusionUNet  # noqa: E402
+from CTMRFusionLib.harvard_pairs import find_pairs, load_arrays  # noqa: E402
+from conftest import shared_path  # noqa: E402
+
+
+def test_unet_blocks_and_arbitrary_sizes():
+    model = FusionUNet(width=4)
+    assert len(model.down) == 5 and len(model.up) == 4
+    convs = [m for m in model.down.modules() if isinstance(m, torch.nn.Conv2d)]
+    assert len(convs) == 10 and all(c.kernel_size == (3, 3) for c in convs)
+    for height, width in ((37, 53), (16, 16), (256, 256), (5, 9)):
+        with torch.no_grad():
+            out = model(torch.rand(2, 2, height, width))
+        assert out.shape == (2, 1, height, width)
+        assert float(out.min()) >= 0 and float(out.max()) <= 1
+
+
+def test_losses_reward_the_right_images():
+    rng = np.random.default_rng(0)
+    ct = torch.from_numpy(rng.uniform(0, 1, (1, 1, 32, 32)).astype(np.float32))
+    mr = torch.from_numpy(rng.uniform(0, 1, (1, 1, 32, 32)).astype(np.float32))
+    assert float(ssim(ct, ct)[0]) == pytest.approx(1.0, abs=1e-5)
+    assert float(correlation(ct, 2 * ct + 1)[0]) == pytest.approx(1.0, abs=1e-5)
+    weights = LossWeights()
+    good, _ = unsupervised_loss(torch.maximum(ct, mr), ct, mr, weights)
+    flat, _ = unsupervised_loss(torch.full_like(ct, 0.5), ct, mr, weights)
+    assert float(good) < float(flat)
+
+
+def _config(tmp_path, epochs, **changes):
+    settings = dict(width=4, batch_size=4, crop=64, limit_slices=8, threads=1)
+    settings.update(changes)
+    return TrainingConfig(data=str(shared_path("harvard_ctmri")), output=str(tmp_path), epochs=epochs, **settings)
+
+
+@pytest.mark.real_data
+def test_training_is_seeded_and_resumes_exactly(tmp_path):
+    """Two epochs, then a resumed third, match an uninterrupted three-epoch run (same data order and
+    augmentation; oneDNN's CPU convolutions are not bitwise reproducible, hence the 1e-3 tolerance)."""
+    straight = train(_config(tmp_path / "straight", 3), show_progress=False)
+    train(_config(tmp_path / "resumed", 2), show_progress=False)
+    resumed = train(_config(tmp_path / "resumed", 3), show_progress=False, resume=True)
+    losses = [e["train_loss"] for e in straight["epochs"]]
+    assert [e["train_loss"] for e in resumed["epochs"]] == pytest.approx(losses, rel=1e-3)
+    a = torch.load(tmp_path / "straight" / "checkpoint.pt", weights_only=False)["model"]
+    b = torch.load(tmp_path / "resumed" / "checkpoint.pt", weights_only=False)["model"]
+    for key in a:
+        torch.testing.assert_close(a[key], b[key], atol=2e-3, rtol=1e-2)
+    assert losses[-1] < losses[0]
+    history = json.loads((tmp_path / "straight" / "history.json").read_text())
+    assert len(history["epochs"]) == 3 and set(history["validation_metrics"]) >= {"EN", "Qabf", "SSIM"}
+    assert not set(history["train_cases"]) & set(history["validation_cases"])
+
+
+@pytest.mark.real_data
+def test_supervised_mode_learns_its_targets(tmp_path):
+    """Targets: the max rule of real slices; the supervised loss must fall."""
+    import SimpleITK as sitk
+
+    root = shared_path("harvard_ctmri")
+    targets = tmp_path / "targets"
+    targets.mkdir()
+    for pair in find_pairs(root):
+        ct, mr = load_arrays([pair])
+        sitk.WriteImage(sitk.GetImageFromArray(np.maximum(ct[0], mr[0])), str(targets / pair.ct_path.name))
+    history = train(_config(tmp_path / "run", 8, mode="supervised", targets=str(targets), learning_rate=3e-3,
+                            batch_size=2, crop=96), show_progress=False)
+    losses = [e["validation_loss"] for e in history["epochs"]]
+    assert losses[-1] < losses[0] * 0.97 and losses == sorted(losses, reverse=True)
+
+
+@pytest.mark.real_data
+def test_export_writes_a_checked_torchscript_and_card(tmp_path):
+    from CTMRFusionLib.fusion_model import load_fusion_model
+
+    history = train(_config(tmp_path / "run", 1), show_progress=False)
+    digest = export_best(tmp_path / "run", tmp_path / "model.pt", history)
+    card = (tmp_path / "model.md").read_text()
+    assert digest in card and "Validation metrics" in card
+    model = load_fusion_model(tmp_path / "model.pt", device="cpu", expected_sha256=digest)
+    assert model.metadata["width"] == 4
+    reference = FusionUNet(4)
+    reference.load_state_dict(torch.load(tmp_path / "run" / "best.pt", weights_only=False)["model"])
+    x = torch.rand(1, 2, 48, 40)
+    with torch.no_grad():
+        torch.testing.assert_close(model.module(x), reference(x))
