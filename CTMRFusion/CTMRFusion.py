@@ -23,7 +23,9 @@ from slicer.util import VTKObservationMixin
 sys.path.insert(0, os.path.dirname(__file__))  # CTMRFusionLib sits beside this file
 
 from CTMRFusionLib import display  # noqa: E402
+from CTMRFusionLib.fusion_pipeline import METHODS as FUSION_METHODS  # noqa: E402
 from CTMRFusionLib.logic import CTMRFusionLogic as FusionLogic  # noqa: E402
+from CTMRFusionLib.logic import FusionOptions  # noqa: E402
 from CTMRFusionLib.progress import CancelToken, Cancelled  # noqa: E402
 from CTMRFusionLib.registration_options import RegistrationOptions, preset_names  # noqa: E402
 from CTMRFusionLib.sample_data import ATTRIBUTION, CHECKSUMS, demo_pair  # noqa: E402
@@ -85,6 +87,9 @@ class CTMRFusionParameterNode:
     displayMode: str = "blend"
     opacity: float = 0.5
     checkerSquareMm: float = 20.0
+    fusionMethod: str = "unet"
+    fusionDevice: str = "auto"
+    fusedVolume: slicer.vtkMRMLScalarVolumeNode
 
 
 class CTMRFusionWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
@@ -97,6 +102,7 @@ class CTMRFusionWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
         self._parameterNode = None
         self._parameterNodeGuiTag = None
         self._cancelToken = None
+        self._running = None  # "register" or "fuse" while a job runs
 
     def setup(self):
         ScriptedLoadableModuleWidget.setup(self)
@@ -110,12 +116,15 @@ class CTMRFusionWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
         self.ui.interpolator.addItems(["sinc", "bspline", "linear"])
         self.ui.initializer.addItems(["search", "moments", "geometry", "identity"])
         self.ui.displayMode.addItems(list(display.MODES))
+        self.ui.fusionMethod.addItems(list(FUSION_METHODS))
+        self.ui.fusionDevice.addItems(["auto", "cpu", "cuda"])
 
         self.addObserver(slicer.mrmlScene, slicer.mrmlScene.StartCloseEvent, self.onSceneStartClose)
         self.addObserver(slicer.mrmlScene, slicer.mrmlScene.EndCloseEvent, self.onSceneEndClose)
         self.ui.registerButton.connect("clicked(bool)", self.onRegisterButton)
         self.ui.computeTreButton.connect("clicked(bool)", self.onComputeTre)
         self.ui.applyDisplayButton.connect("clicked(bool)", self.onApplyDisplay)
+        self.ui.fuseButton.connect("clicked(bool)", self.onFuseButton)
         self.initializeParameterNode()
 
     def cleanup(self):
@@ -154,10 +163,13 @@ class CTMRFusionWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
 
     def _updateButtons(self, caller=None, event=None):
         p = self._parameterNode
-        running = self._cancelToken is not None
+        running = self._running is not None
         ready = bool(p and p.ctVolume and p.mrVolume and p.ctVolume != p.mrVolume)
-        self.ui.registerButton.enabled = running or ready
-        self.ui.registerButton.text = "Cancel" if running else "Register"
+        self.ui.registerButton.enabled = (running and self._running == "register") or (ready and not running)
+        self.ui.registerButton.text = "Cancel" if self._running == "register" else "Register"
+        self.ui.fuseButton.enabled = (running and self._running == "fuse") or bool(
+            not running and p and p.ctVolume and (p.outputVolume or p.mrVolume))
+        self.ui.fuseButton.text = "Cancel" if self._running == "fuse" else "Fuse"
         self.ui.computeTreButton.enabled = bool(p and p.ctLandmarks and p.mrLandmarks)
         self.ui.applyDisplayButton.enabled = bool(p and p.ctVolume and (p.outputVolume or p.mrVolume))
 
@@ -178,7 +190,7 @@ class CTMRFusionWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
             self._cancelToken.cancel()
             return
         p = self._parameterNode
-        self._cancelToken = CancelToken()
+        self._cancelToken, self._running = CancelToken(), "register"
         self._updateButtons()
         try:
             with slicer.util.tryWithErrorDisplay("Registration failed.", waitCursor=True):
@@ -198,8 +210,58 @@ class CTMRFusionWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
                     self._showTre(result.tre)
                 display.set_mode("blend", p.ctVolume, result.volumeNode, p.opacity)
         finally:
-            self._cancelToken = None
+            self._cancelToken, self._running = None, None
             self._updateButtons()
+
+    def onFuseButton(self):
+        """Fuse the CT with the registered MR (the Outputs volume, else the MR as shown) into fusedVolume."""
+        if self._cancelToken is not None:
+            self._cancelToken.cancel()
+            return
+        p = self._parameterNode
+        if p.fusionMethod == "unet" and not self._torchAvailable():
+            return
+        self._cancelToken, self._running = CancelToken(), "fuse"
+        self._updateButtons()
+        try:
+            with slicer.util.tryWithErrorDisplay("Fusion failed.", waitCursor=True):
+                try:
+                    fused = self.logic.fuseVolumes(
+                        ctVolumeNode=p.ctVolume, mrVolumeNode=p.outputVolume or p.mrVolume,
+                        outputVolumeNode=p.fusedVolume,
+                        options=FusionOptions(method=p.fusionMethod, device=p.fusionDevice),
+                        progress=self._onProgress, cancel=self._cancelToken)
+                except Cancelled:
+                    self.ui.statusLabel.text = "Cancelled; nothing was changed."
+                    return
+                p.fusedVolume = fused
+                self.ui.statusLabel.text = f"Fused with {p.fusionMethod}: {fused.GetName()}"
+                slicer.util.setSliceViewerLayers(background=fused, foreground=None, fit=True)
+        finally:
+            self._cancelToken, self._running = None, None
+            self._updateButtons()
+
+    def _torchAvailable(self) -> bool:
+        """PyTorch for the U-Net: offer to install it (PyTorch extension if present, else pip) after asking."""
+        try:
+            import torch  # noqa: F401
+            return True
+        except ImportError:
+            pass
+        if not slicer.util.confirmOkCancelDisplay(
+                "The U-Net fusion needs PyTorch, which is not installed in Slicer. Install it now? "
+                "(Several hundred MB; the classic methods work without it.)"):
+            return False
+        with slicer.util.tryWithErrorDisplay("PyTorch could not be installed.", waitCursor=True):
+            try:
+                import PyTorchUtils  # the PyTorch extension picks the right CPU/CUDA build
+
+                PyTorchUtils.PyTorchUtilsLogic().installTorch(askConfirmation=False)
+            except ImportError:
+                slicer.util.pip_install("torch")
+            import torch  # noqa: F401
+            return True
+        return False
 
     def onComputeTre(self):
         p = self._parameterNode
@@ -271,6 +333,10 @@ class CTMRFusionTest(ScriptedLoadableModuleTest):
             ctVolumeNode=ct, mrVolumeNode=mr, ctLandmarksNode=ctPoints, mrLandmarksNode=mrPoints)
         self.assertGreater(result.tre.before["mean_mm"], 95.0)
         self.assertLessEqual(result.tre.after["mean_mm"], 2.5)
+        self.delayDisplay("Fusing the registered pair (max rule)")
+        fused = CTMRFusionLogic().fuseVolumes(ct, result.volumeNode, options=FusionOptions(method="max"))
+        self.assertEqual(fused.GetImageData().GetDimensions(), ct.GetImageData().GetDimensions())
+        self.assertLessEqual(fused.GetImageData().GetScalarRange()[1], 255.0)
         self.delayDisplay("Test passed")
 
     def test_blend_mode_sets_purple_ct_and_green_mr_layers(self):

@@ -43,3 +43,12 @@ def test_only_the_module_file_imports_qt():
         imported = {alias.name.split(".")[0] for node in ast.walk(tree) if isinstance(node, ast.Import) for alias in node.names}
         imported |= {node.module or "" for node in ast.walk(tree) if isinstance(node, ast.ImportFrom)}
         assert not imported & {"qt", "ctk", "slicer.ScriptedLoadableModule", "slicer.util"}, path.name
+
+
+def test_extension_build_installs_every_library_file_and_the_fusion_model():
+    """Slicer's build copies only what CMakeLists.txt lists: a missing entry breaks the installed extension."""
+    listed = set(re.findall(r"CTMRFusionLib/(\w+\.py)", (MODULE_DIR / "CMakeLists.txt").read_text()))
+    present = {path.name for path in (MODULE_DIR / "CTMRFusionLib").glob("*.py")}
+    assert listed == present, f"not listed: {sorted(present - listed)}; listed but absent: {sorted(listed - present)}"
+    top = (MODULE_DIR.parent / "CMakeLists.txt").read_text()
+    assert "Resources/Models" in top and "Resources/SampleData" in top

@@ -75,6 +75,14 @@ def test_demo_leaves_report_transform_volume_and_pictures(tmp_path):
     assert report["tre"]["after"]["mean_mm"] <= 2.5
     assert (tmp_path / "mr_to_ct.h5").is_file() and (tmp_path / "mr_on_ct.nrrd").is_file()
     assert len(list((tmp_path / "snapshots").glob("*.png"))) == 7
+    # The demo also fuses the registered pair: every method's volume on the CT grid, and the montage.
+    ct = sitk.ReadImage(str(tmp_path / "mr_on_ct.nrrd"))
+    for method in ("max", "gff", "unet"):
+        fused = sitk.ReadImage(str(tmp_path / f"fused_{method}.nrrd"))
+        assert fused.GetSize() == ct.GetSize()
+        assert 0 <= sitk.GetArrayViewFromImage(fused).min() and sitk.GetArrayViewFromImage(fused).max() <= 255
+    montage = sitk.ReadImage(str(tmp_path / "fusion_montage.png"))
+    assert montage.GetPixelID() == sitk.sitkUInt8 and montage.GetSize()[0] > 4 * ct.GetSize()[0]
     assert "TCIA MRI-DIR" in run.stdout  # the sample data's attribution
 
 

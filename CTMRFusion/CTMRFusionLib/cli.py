@@ -164,7 +164,7 @@ def build_parser() -> argparse.ArgumentParser:
     snapshot.add_argument("--square-mm", type=float, default=20.0, help="checkerboard square side (mm)")
     add_fuse_parser(commands, argparse.RawDescriptionHelpFormatter)
     add_train_parser(commands, argparse.HelpFormatter)
-    demo = commands.add_parser("demo", help="register the bundled sample pair and report landmark TRE")
+    demo = commands.add_parser("demo", help="register and fuse the bundled sample pair; report landmark TRE")
     demo.add_argument("--out", default="demo_output", help="output folder (default: demo_output)")
     demo.add_argument("--interpolator", choices=INTERPOLATORS, default="sinc")
     demo.add_argument("--quiet", action="store_true")
@@ -208,11 +208,39 @@ def _demo(args) -> dict:
     ])
     report = run_registration(namespace)
     print(f"Wrote {namespace.transform}, {namespace.volume} and {namespace.report}")
+    _demo_fusion(read_image(pair.ct, "CT"), read_image(namespace.volume, "MR on CT"), out)
     if not args.no_snapshots:
         pictures = _snapshots(read_image(pair.ct, "CT"), read_image(pair.mr, "MR"),
                               sitk.ReadTransform(namespace.transform), out / "snapshots")
         print(f"Wrote {len(pictures)} snapshots of Slicer's views to {out / 'snapshots'}")
     return report
+
+
+def _demo_fusion(ct, mr_on_ct, out: Path) -> None:
+    """Fuse the registered demo pair with the U-Net (if torch is installed) and the max and GFF rules; write
+    the fused volumes and a CT | MR | fused montage of the middle slices."""
+    from .body_mask import body_percentiles
+    from .fusion_montage import write_fusion_montage
+    from .fusion_pipeline import fuse_images
+
+    methods = ["max", "gff"]
+    try:
+        from .fusion_model import load_fusion_model
+
+        model = load_fusion_model()
+        methods.append("unet")
+    except InvalidInputError as error:  # no torch: the classic rules still run
+        model = None
+        print(f"U-Net fusion skipped: {error}")
+    fused = {}
+    for method in methods:
+        tick = time.perf_counter()
+        fused[method] = fuse_images(ct, mr_on_ct, method, model if method == "unet" else None)
+        write_image(fused[method], out / f"fused_{method}.nrrd")
+        print(f"Fused ({method}) in {time.perf_counter() - tick:.1f} s → {out / f'fused_{method}.nrrd'}")
+    titles = write_fusion_montage(ct, mr_on_ct, fused, out / "fusion_montage.png",
+                                  body_percentiles(mr_on_ct, [99.5])[0])
+    print(f"Wrote {out / 'fusion_montage.png'} (columns: {' | '.join(titles)}; rows: axial, coronal, sagittal)")
 
 
 def main(argv=None) -> int:

@@ -14,7 +14,7 @@ from .image_io import check_output_path, read_image, write_image
 FUSE_EPILOG = """\
 2D images (PNG, TIFF…) in give an 8-bit image of the same size out, on the same 0-255 scale. 3D volumes
 (the MR already registered, e.g. register's --volume output) give a float volume (0-255 fusion scale) in
-the CT's geometry: CT HU are windowed to 0-80 HU, the MR's 99.5th body percentile is mapped to 240.
+the CT's geometry: CT HU are windowed to -100…200 HU, the MR's 99.5th body percentile is mapped to 240.
 --model loads a TorchScript file you trust (TorchScript runs code); without it the shipped model is used,
 after its SHA-256 is verified.
 """

@@ -2,8 +2,10 @@
 
 Unsupervised (no fused target; the shipped model's mode), a weighted sum of:
 - ``ssim``: 2 − SSIM(F, CT) − SSIM(F, MR) — structural fidelity to both sources (Gaussian 11×11, σ 1.5).
-- ``intensity``: mean |F − max(CT, MR)| — keeps bright bone from CT and bright soft tissue from MR.
-- ``gradient``: mean | |∇F| − max(|∇CT|, |∇MR|) | with Sobel gradients — keeps the stronger edge of the two.
+- ``intensity``: mean |F − [max(CT, MR) + κ·min(CT, MR)]| — keeps bright bone from CT and bright soft
+  tissue from MR; κ = ``min_share`` lets the darker source still show through (0 gives the max rule).
+- ``gradient``: mean | |∇F| − γ·max(|∇CT|, |∇MR|) | with Sobel gradients — keeps the stronger edge of the
+  two; γ = ``gradient_gain`` > 1 asks for slightly crisper edges than either source.
 - ``scd``: 2 − [corr(F − MR, CT) + corr(F − CT, MR)] — the fused image should carry what each source adds
   to the other (sum of correlations of differences, per image).
 
@@ -24,6 +26,8 @@ class LossWeights:
     intensity: float = 1.0
     gradient: float = 1.0
     scd: float = 0.5
+    min_share: float = 0.0  # κ of the intensity target (not a weight)
+    gradient_gain: float = 1.0  # γ of the gradient target (not a weight)
 
     def as_dict(self) -> dict:
         return asdict(self)
@@ -64,10 +68,12 @@ def correlation(x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
 
 def unsupervised_loss(fused, ct, mr, weights: LossWeights) -> tuple[torch.Tensor, dict]:
     """Total loss and its terms (floats) for a batch without targets."""
+    target = torch.maximum(ct, mr) + weights.min_share * torch.minimum(ct, mr)
+    edges = weights.gradient_gain * torch.maximum(sobel_magnitude(ct), sobel_magnitude(mr))
     terms = {
         "ssim": (2 - ssim(fused, ct) - ssim(fused, mr)).mean(),
-        "intensity": (fused - torch.maximum(ct, mr)).abs().mean(),
-        "gradient": (sobel_magnitude(fused) - torch.maximum(sobel_magnitude(ct), sobel_magnitude(mr))).abs().mean(),
+        "intensity": (fused - target.clamp(max=1.0)).abs().mean(),
+        "gradient": (sobel_magnitude(fused) - edges).abs().mean(),
         "scd": (2 - correlation(fused - mr, ct) - correlation(fused - ct, mr)).mean(),
     }
     total = sum(getattr(weights, name) * value for name, value in terms.items())

@@ -23,7 +23,7 @@ from .progress import CancelToken, ProgressCallback, ProgressEvent, report
 
 MODEL_FILE = "fusion_unet.pt"
 #: SHA-256 of the shipped ``Resources/Models/fusion_unet.pt`` (see its model card).
-SHIPPED_SHA256 = "UNSET"
+SHIPPED_SHA256 = "ead9ea31bc92d89dd562bc4aff35bedc2d7ab81f10c33e02c5f7060a346e03a8"
 METADATA_NAME = "ctmrfusion.json"
 MODEL_KIND = "ctmrfusion-fusion-unet"
 
@@ -132,7 +132,9 @@ def load_fusion_model(path=None, device: str = "auto", expected_sha256: str | No
                                 f"{wanted}. Reinstall the extension (or restore the file).")
     extra = {METADATA_NAME: ""}
     try:
-        module = torch.jit.load(str(path), map_location="cpu", _extra_files=extra)
+        with warnings.catch_warnings():  # torch ≥ 2.10 marks TorchScript deprecated; it still loads everywhere
+            warnings.simplefilter("ignore", DeprecationWarning)
+            module = torch.jit.load(str(path), map_location="cpu", _extra_files=extra)
     except Exception as error:  # noqa: BLE001 — torch raises several types for unreadable archives
         raise InvalidInputError(f"{label} is not a readable TorchScript model ({str(error).splitlines()[0][:160]})."
                                 ) from error

@@ -4,9 +4,10 @@ The fusion rules and the U-Net work on 8-bit-like grey levels: 0 = background, 2
 U-Net was trained on Harvard Whole Brain Atlas slices, whose CT is shown in a brain window (brain ≈ 115, bone
 saturated at 255, air 0) and whose MR-T2 fills 0…~240. Volumes in physical units are mapped to that scale:
 
-- CT (HU): window [``ct_low``, ``ct_high``] = [0, 80] HU (window level 40, width 80 — the brain window the
-  training CT was displayed with) mapped linearly to 0…255 and clipped: air and fat → 0, brain ≈ 110,
-  bone → 255.
+- CT (HU): window [``ct_low``, ``ct_high``] = [−100, 200] HU (level 50, width 300) mapped linearly to 0…255
+  and clipped: air and fat → 0, CSF ≈ 90, brain (35 HU) ≈ 115 — the brain grey of the training CT — muscle
+  ≈ 135, bone → 255. A narrower brain window (0…80 HU) would match the training CT's grey/white contrast but
+  saturates muscle and other non-brain soft tissue.
 - MR (arbitrary scanner units): 0 → 0 and the ``mr_percentile`` (99.5th) percentile of the voxels inside the
   MR's body mask → 240, clipped to 0…255; so the result does not depend on the scanner's scale.
 - 8-bit inputs (2D PNG/TIFF, uint8 volumes) are already on the scale and are used as they are.
@@ -21,8 +22,8 @@ import numpy as np
 
 @dataclass(frozen=True)
 class NormalizationOptions:
-    ct_low: float = 0.0  # HU mapped to 0
-    ct_high: float = 80.0  # HU mapped to 255
+    ct_low: float = -100.0  # HU mapped to 0
+    ct_high: float = 200.0  # HU mapped to 255
     mr_percentile: float = 99.5  # percentile of body voxels mapped to mr_level
     mr_level: float = 240.0
 

@@ -103,17 +103,14 @@ def _seed_everything(seed: int) -> torch.Generator:
 
 
 def validation_metrics(model, validation: torch.Tensor) -> dict:
-    """Mean of the eight fusion metrics over the validation slices (0–255 scale)."""
-    from .fusion_metrics import METRIC_NAMES, all_metrics
+    """Mean of the eight fusion metrics over the validation slices (0–255 scale), as the benchmark computes them."""
+    from .fusion_evaluation import method_means
+    from .fusion_model import FusionModel
 
     model.eval()
-    with torch.no_grad():
-        fused = torch.cat([model(validation[i:i + 8, :2]) for i in range(0, len(validation), 8)])
-    rows = []
-    for pair, out in zip(validation, fused):
-        ct, mr = pair[0].numpy() * 255.0, pair[1].numpy() * 255.0
-        rows.append(all_metrics(ct, mr, np.clip(np.rint(out[0].numpy() * 255.0), 0, 255)))
-    return {name: float(np.mean([r[name] for r in rows])) for name in METRIC_NAMES}
+    wrapped = FusionModel(model, "cpu", {}, "", Path())
+    stacks = validation[:, :2].numpy() * 255.0
+    return method_means(stacks[:, 0], stacks[:, 1], ["unet"], wrapped)["unet"]
 
 
 def train(config: TrainingConfig, log: Callable[[str], None] = print, show_progress: bool = True,
@@ -246,11 +243,16 @@ def model_card(history: dict, best: dict, parameters: int, model_path: Path, dig
         f"{config['crop']}², horizontal flips, 90° rotations.",
         "",
         "## Training",
-        f"Mode: {config['mode']}. Loss weights: {weights} (see `CTMRFusionLib/fusion_losses.py`).",
+        f"Mode: {config['mode']}. Loss settings: {weights} (see `CTMRFusionLib/fusion_losses.py`).",
         f"Adam, initial learning rate {config['learning_rate']:g}, cosine schedule to 2 % of it; batch "
         f"{config['batch_size']}; {config['epochs']} epochs, best validation loss at epoch {best['epoch']};"
         f" seed {config['seed']}.",
         f"Training time: {history['train_seconds'] / 60:.1f} min on the CPU ({_cpu_description()}).",
+        "",
+        "Reproduce:",
+        "```bash",
+        _command(config),
+        "```",
         "",
         "## Validation metrics (mean over the validation slices, 0–255 scale)",
         "| " + " | ".join(metrics) + " |",
@@ -269,6 +271,21 @@ def model_card(history: dict, best: dict, parameters: int, model_path: Path, dig
         "",
     ]
     return "\n".join(lines)
+
+
+def _command(config: dict) -> str:
+    weights = json.dumps(config["weights"])
+    data = config["data"]
+    if "/shared/data/" in data:  # as seen from a checkout beside shared/
+        data = "../shared/data/" + data.split("/shared/data/", 1)[1]
+    parts = [f"ctmrfusion train-fusion --data {data} --out RUN_FOLDER --mode {config['mode']}",
+             f"--width {config['width']} --epochs {config['epochs']} --batch-size {config['batch_size']}",
+             f"--crop {config['crop']} --lr {config['learning_rate']:g} --seed {config['seed']}",
+             f"--validation-cases {','.join(config['validation_cases'])} --threads {config['threads']}",
+             f"--loss-weights '{weights}' --export fusion_unet.pt"]
+    if config.get("targets"):
+        parts.insert(1, f"--targets {config['targets']}")
+    return " \\\n    ".join(parts)
 
 
 def _cpu_description() -> str:

@@ -1,0 +1,24 @@
+"""Comparing fusion methods on slice pairs with the eight metrics (benchmark, tests, model card)."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from . import fusion_rules
+from .fusion_metrics import METRIC_NAMES, all_metrics
+from .fusion_pipeline import fuse_stacks
+
+
+def method_means(ct: np.ndarray, mr: np.ndarray, methods, model=None) -> dict[str, dict[str, float]]:
+    """{method: {metric: mean over slices}} for (n, H, W) 8-bit-scale stacks; outputs rounded to 8 bits."""
+    means = {}
+    for method in methods:
+        fused = np.clip(np.rint(fuse_stacks(ct, mr, method, model)), 0, 255)
+        rows = [all_metrics(a, b, f) for a, b, f in zip(ct, mr, fused)]
+        means[method] = {name: float(np.mean([r[name] for r in rows])) for name in METRIC_NAMES}
+    return means
+
+
+def metrics_won(means: dict, candidate: str = "unet", rivals=tuple(fusion_rules.RULES)) -> list[str]:
+    """Metrics on which ``candidate``'s mean is higher than every rival's mean."""
+    return [name for name in METRIC_NAMES if all(means[candidate][name] > means[r][name] for r in rivals)]

@@ -1,0 +1,68 @@
+"""The fusion model shipped in Resources/Models: integrity, model card, and the claim that it beats the
+classic rules on the held-out validation cases."""
+
+from __future__ import annotations
+
+import re
+
+import numpy as np
+import pytest
+
+from CTMRFusionLib.fusion_model import SHIPPED_SHA256, sha256_of, shipped_model_path
+from conftest import shared_path
+
+CARD = shipped_model_path().with_suffix(".md")
+
+
+def test_shipped_model_file_card_and_hash_agree():
+    path = shipped_model_path()
+    assert path.is_file(), path
+    assert path.stat().st_size <= 10 * 1024 * 1024
+    digest = sha256_of(path)
+    assert digest == SHIPPED_SHA256
+    card = CARD.read_text()
+    assert f"SHA-256: `{digest}`" in card
+    for section in ("## Architecture", "## Data", "## Training", "## Validation metrics", "Training time"):
+        assert section in card
+
+
+def test_shipped_model_loads_and_fuses_any_size():
+    pytest.importorskip("torch")
+    from CTMRFusionLib.fusion_model import load_fusion_model
+
+    model = load_fusion_model(device="cpu")
+    assert model.sha256 == SHIPPED_SHA256 and model.metadata["kind"] == "ctmrfusion-fusion-unet"
+    rng = np.random.default_rng(0)
+    ct = rng.uniform(0, 255, (3, 70, 45)).astype(np.float32)
+    fused = model.fuse(ct, ct, batch_size=2)
+    assert fused.shape == ct.shape and np.isfinite(fused).all()
+    assert 0 <= fused.min() and fused.max() <= 255
+
+
+def _card_metrics() -> dict:
+    lines = CARD.read_text().splitlines()
+    header = next(i for i, line in enumerate(lines) if line.startswith("| EN"))
+    names = [c.strip() for c in lines[header].strip("|").split("|")]
+    values = [float(c) for c in lines[header + 2].strip("|").split("|")]
+    return dict(zip(names, values))
+
+
+@pytest.mark.real_data
+def test_shipped_model_beats_every_classic_rule_on_its_four_metrics():
+    """Measured claim (docs/fusion.md): on the held-out cases the U-Net's means of SD, SF, SCD and SSIM are
+    above those of all four classic rules. The issue's goal of 5 of 8 is not reached yet: EN (GFF), MI, VIF
+    (max) and Q^AB/F (GFF) still go to a classic rule."""
+    pytest.importorskip("torch")
+    from CTMRFusionLib import fusion_rules
+    from CTMRFusionLib.fusion_evaluation import method_means, metrics_won
+    from CTMRFusionLib.fusion_model import load_fusion_model
+    from CTMRFusionLib.harvard_pairs import find_pairs, load_arrays, split_by_case
+
+    _, validation = split_by_case(find_pairs(shared_path("harvard_ctmri")))
+    ct, mr = (a.astype(np.float32) for a in load_arrays(validation))
+    means = method_means(ct, mr, ("unet",) + tuple(fusion_rules.RULES), load_fusion_model(device="cpu"))
+    won = metrics_won(means)
+    assert {"SD", "SF", "SCD", "SSIM"} <= set(won), (won, means)
+    # The model card reports what the model does (rounded to 3 decimals in the card).
+    for name, value in _card_metrics().items():
+        assert means["unet"][name] == pytest.approx(value, abs=2e-3), name
