@@ -25,6 +25,7 @@ $(BENCH)/.installed: pyproject.toml constraints.txt Testing/benchmarks/requireme
 	$(BENCH)/bin/python -m pip install --quiet -e . -r Testing/benchmarks/requirements.txt
 	touch $@
 
-benchmark: $(BENCH)/.installed
+benchmark: $(BENCH)/.installed $(STAMP)
 	$(BENCH)/bin/python Testing/benchmarks/benchmark_sinc_resampler.py
 	$(BENCH)/bin/python Testing/benchmarks/benchmark_registration.py
+	$(VENV)/bin/python Testing/benchmarks/benchmark_fusion.py

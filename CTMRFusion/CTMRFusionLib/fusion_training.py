@@ -247,7 +247,8 @@ def model_card(history: dict, best: dict, parameters: int, model_path: Path, dig
         f"Adam, initial learning rate {config['learning_rate']:g}, cosine schedule to 2 % of it; batch "
         f"{config['batch_size']}; {config['epochs']} epochs, best validation loss at epoch {best['epoch']};"
         f" seed {config['seed']}.",
-        f"Training time: {history['train_seconds'] / 60:.1f} min on the CPU ({_cpu_description()}).",
+        f"Training time: {history['train_seconds'] / 60:.1f} min on the CPU "
+        f"({_cpu_description(config['threads'] or torch.get_num_threads())}).",
         "",
         "Reproduce:",
         "```bash",
@@ -288,8 +289,8 @@ def _command(config: dict) -> str:
     return " \\\n    ".join(parts)
 
 
-def _cpu_description() -> str:
+def _cpu_description(threads: int) -> str:
     import os
     import platform
 
-    return f"{platform.processor() or platform.machine()}, {torch.get_num_threads()} threads, {os.cpu_count()} cores"
+    return f"{platform.processor() or platform.machine()}, {threads} torch thread(s), {os.cpu_count()} cores"
