@@ -61,3 +61,31 @@ def test_loss_gradient_points_toward_the_truth(moved_pair):
     total, _, _ = intra_modality_loss(*tensors, grid, angles, translation, centre)
     total.backward()
     assert translation.grad[0] > 0  # descent reduces the 3 mm error along x
+
+
+def test_network_starts_at_identity_and_learns_through_the_loss(moved_pair):
+    """The whole differentiable chain — network → Euler3D parameters → warp → intra-modality loss — learns:
+    fitted to one real moved pair (60 Adam steps), the loss falls from its identity value to near its value
+    at the truth, and the predicted translation comes within 1 mm of the true inverse's (10.5 mm away at
+    the start). One pair only: this proves the gradients, not generalisation."""
+    from CTMRFusionLib.registration_net import RegistrationNet
+
+    torch.manual_seed(0)
+    tensors, grid, truth, centre = moved_pair
+    ct, mr, ct_moved, mr_moved = tensors
+    net = RegistrationNet(width=4).double()
+    inputs = torch.stack([(ct + 1000.0) / 2000.0, mr_moved / float(mr.max())])[None]
+    assert torch.equal(net(inputs), torch.zeros(1, 6, dtype=torch.float64))
+    optimizer = torch.optim.Adam(net.parameters(), lr=3e-3)
+    losses = []
+    for _ in range(60):
+        params = net(inputs)[0]
+        loss = intra_modality_loss(ct, mr, ct_moved, mr_moved, grid, params[:3], params[3:], centre)[0]
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+        losses.append(float(loss.detach()))
+    assert losses[0] > 0.4 and min(losses[-5:]) < 0.05, losses[::10]  # 0.022 is the value at the truth
+    predicted = net(inputs)[0, 3:].detach().numpy()
+    start_error = np.linalg.norm(np.array(truth.GetTranslation()))
+    assert start_error > 10 and np.linalg.norm(predicted - np.array(truth.GetTranslation())) < 1.0
