@@ -5,6 +5,7 @@ the panel (``Resources/UI/CTMRFusion.ui``) to a parameter node, runs the logic w
 and shows results.
 """
 
+import importlib.util
 import os
 import sys
 
@@ -243,11 +244,8 @@ class CTMRFusionWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
 
     def _torchAvailable(self) -> bool:
         """PyTorch for the U-Net: offer to install it (PyTorch extension if present, else pip) after asking."""
-        try:
-            import torch  # noqa: F401
+        if importlib.util.find_spec("torch") is not None:
             return True
-        except ImportError:
-            pass
         if not slicer.util.confirmOkCancelDisplay(
                 "The U-Net fusion needs PyTorch, which is not installed in Slicer. Install it now? "
                 "(Several hundred MB; the classic methods work without it.)"):
@@ -259,9 +257,8 @@ class CTMRFusionWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
                 PyTorchUtils.PyTorchUtilsLogic().installTorch(askConfirmation=False)
             except ImportError:
                 slicer.util.pip_install("torch")
-            import torch  # noqa: F401
-            return True
-        return False
+        importlib.invalidate_caches()
+        return importlib.util.find_spec("torch") is not None
 
     def onComputeTre(self):
         p = self._parameterNode

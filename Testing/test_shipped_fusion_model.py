@@ -3,8 +3,6 @@ classic rules on the held-out validation cases."""
 
 from __future__ import annotations
 
-import re
-
 import numpy as np
 import pytest
 

@@ -229,8 +229,8 @@ def model_card(history: dict, best: dict, parameters: int, model_path: Path, dig
         "written by the same command.",
         "",
         "## Architecture",
-        f"U-Net, 2 input channels (CT, MR) → 1 fused channel, all in [0, 1] (grey level / 255). 5 encoder blocks",
-        f"(two 3×3 conv + ReLU; 2× max-pool before blocks 2–5) and 4 decoder blocks (bilinear 2× upsampling,",
+        "U-Net, 2 input channels (CT, MR) → 1 fused channel, all in [0, 1] (grey level / 255). 5 encoder blocks",
+        "(two 3×3 conv + ReLU; 2× max-pool before blocks 2–5) and 4 decoder blocks (bilinear 2× upsampling,",
         f"skip concatenation, two 3×3 conv + ReLU), 1×1 conv + sigmoid. Base width {best['width']}: channels",
         f"{best['width']}/{2 * best['width']}/{4 * best['width']}/{8 * best['width']}/{8 * best['width']};"
         f" {parameters:,} parameters, {size_mb:.1f} MB. Any input size (reflect-padded to a multiple of 16).",
