@@ -166,9 +166,9 @@ class CTMRFusionWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
         p = self._parameterNode
         running = self._running is not None
         ready = bool(p and p.ctVolume and p.mrVolume and p.ctVolume != p.mrVolume)
-        self.ui.registerButton.enabled = (running and self._running == "register") or (ready and not running)
+        self.ui.registerButton.enabled = self._running == "register" or (ready and not running)
         self.ui.registerButton.text = "Cancel" if self._running == "register" else "Register"
-        self.ui.fuseButton.enabled = (running and self._running == "fuse") or bool(
+        self.ui.fuseButton.enabled = self._running == "fuse" or bool(
             not running and p and p.ctVolume and (p.outputVolume or p.mrVolume))
         self.ui.fuseButton.text = "Cancel" if self._running == "fuse" else "Fuse"
         self.ui.computeTreButton.enabled = bool(p and p.ctLandmarks and p.mrLandmarks)
@@ -186,61 +186,56 @@ class CTMRFusionWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
         self.ui.statusLabel.text = f"{event.stage}: {event.message}{metric}"
         slicer.app.processEvents()  # keeps the Cancel button responsive
 
-    def onRegisterButton(self):
+    def _runJob(self, job: str, failureMessage: str, work) -> None:
+        """Run ``work(cancelToken)`` as the panel's one cancellable job ("register" or "fuse"): its button
+        reads Cancel meanwhile; a second press cancels; cancelling is reported without an error dialog."""
         if self._cancelToken is not None:
             self._cancelToken.cancel()
             return
-        p = self._parameterNode
-        self._cancelToken, self._running = CancelToken(), "register"
+        self._cancelToken, self._running = CancelToken(), job
         self._updateButtons()
         try:
-            with slicer.util.tryWithErrorDisplay("Registration failed.", waitCursor=True):
+            with slicer.util.tryWithErrorDisplay(failureMessage, waitCursor=True):
                 try:
-                    result = self.logic.registerVolumes(
-                        ctVolumeNode=p.ctVolume, mrVolumeNode=p.mrVolume, outputTransformNode=p.outputTransform,
-                        outputVolumeNode=p.outputVolume, options=self._options(), ctMaskNode=p.ctMask,
-                        mrMaskNode=p.mrMask, ctLandmarksNode=p.ctLandmarks, mrLandmarksNode=p.mrLandmarks,
-                        progress=self._onProgress, cancel=self._cancelToken)
+                    work(self._cancelToken)
                 except Cancelled:  # the user's choice, not an error: no dialog
                     self.ui.statusLabel.text = "Cancelled; nothing was changed."
-                    return
-                p.outputTransform, p.outputVolume = result.transformNode, result.volumeNode
-                self.ui.statusLabel.text = (f"Done in {result.registration.elapsed_seconds:.1f} s, "
-                                            f"MI {result.registration.metric:.4f}")
-                if result.tre is not None:
-                    self._showTre(result.tre)
-                display.set_mode("blend", p.ctVolume, result.volumeNode, p.opacity)
         finally:
             self._cancelToken, self._running = None, None
             self._updateButtons()
 
+    def onRegisterButton(self):
+        self._runJob("register", "Registration failed.", self._register)
+
+    def _register(self, cancelToken):
+        p = self._parameterNode
+        result = self.logic.registerVolumes(
+            ctVolumeNode=p.ctVolume, mrVolumeNode=p.mrVolume, outputTransformNode=p.outputTransform,
+            outputVolumeNode=p.outputVolume, options=self._options(), ctMaskNode=p.ctMask,
+            mrMaskNode=p.mrMask, ctLandmarksNode=p.ctLandmarks, mrLandmarksNode=p.mrLandmarks,
+            progress=self._onProgress, cancel=cancelToken)
+        p.outputTransform, p.outputVolume = result.transformNode, result.volumeNode
+        self.ui.statusLabel.text = (f"Done in {result.registration.elapsed_seconds:.1f} s, "
+                                    f"MI {result.registration.metric:.4f}")
+        if result.tre is not None:
+            self._showTre(result.tre)
+        display.set_mode("blend", p.ctVolume, result.volumeNode, p.opacity)
+
     def onFuseButton(self):
         """Fuse the CT with the registered MR (the Outputs volume, else the MR as shown) into fusedVolume."""
-        if self._cancelToken is not None:
-            self._cancelToken.cancel()
+        if self._cancelToken is None and self._parameterNode.fusionMethod == "unet" and not self._torchAvailable():
             return
+        self._runJob("fuse", "Fusion failed.", self._fuse)
+
+    def _fuse(self, cancelToken):
         p = self._parameterNode
-        if p.fusionMethod == "unet" and not self._torchAvailable():
-            return
-        self._cancelToken, self._running = CancelToken(), "fuse"
-        self._updateButtons()
-        try:
-            with slicer.util.tryWithErrorDisplay("Fusion failed.", waitCursor=True):
-                try:
-                    fused = self.logic.fuseVolumes(
-                        ctVolumeNode=p.ctVolume, mrVolumeNode=p.outputVolume or p.mrVolume,
-                        outputVolumeNode=p.fusedVolume,
-                        options=FusionOptions(method=p.fusionMethod, device=p.fusionDevice),
-                        progress=self._onProgress, cancel=self._cancelToken)
-                except Cancelled:
-                    self.ui.statusLabel.text = "Cancelled; nothing was changed."
-                    return
-                p.fusedVolume = fused
-                self.ui.statusLabel.text = f"Fused with {p.fusionMethod}: {fused.GetName()}"
-                slicer.util.setSliceViewerLayers(background=fused, foreground=None, fit=True)
-        finally:
-            self._cancelToken, self._running = None, None
-            self._updateButtons()
+        fused = self.logic.fuseVolumes(
+            ctVolumeNode=p.ctVolume, mrVolumeNode=p.outputVolume or p.mrVolume, outputVolumeNode=p.fusedVolume,
+            options=FusionOptions(method=p.fusionMethod, device=p.fusionDevice),
+            progress=self._onProgress, cancel=cancelToken)
+        p.fusedVolume = fused
+        self.ui.statusLabel.text = f"Fused with {p.fusionMethod}: {fused.GetName()}"
+        slicer.util.setSliceViewerLayers(background=fused, foreground=None, fit=True)
 
     def _torchAvailable(self) -> bool:
         """PyTorch for the U-Net: offer to install it (PyTorch extension if present, else pip) after asking."""

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from CTMRFusionLib import fusion_rules as fr
-from CTMRFusionLib.harvard_pairs import find_pairs, load_arrays, split_by_case
+from CTMRFusionLib.slice_pairs import find_pairs, load_arrays, split_by_case
 from conftest import shared_path
 
 

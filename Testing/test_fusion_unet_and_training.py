@@ -12,7 +12,7 @@ torch = pytest.importorskip("torch", reason="torch is not installed (pip install
 from CTMRFusionLib.fusion_losses import LossWeights, correlation, ssim, unsupervised_loss  # noqa: E402
 from CTMRFusionLib.fusion_training import TrainingConfig, export_best, train  # noqa: E402
 from CTMRFusionLib.fusion_unet import FusionUNet  # noqa: E402
-from CTMRFusionLib.harvard_pairs import find_pairs, load_arrays  # noqa: E402
+from CTMRFusionLib.slice_pairs import find_pairs, load_arrays  # noqa: E402
 from conftest import shared_path  # noqa: E402
 
 

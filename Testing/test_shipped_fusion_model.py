@@ -54,7 +54,7 @@ def test_shipped_model_beats_every_classic_rule_on_its_four_metrics():
     from CTMRFusionLib import fusion_rules
     from CTMRFusionLib.fusion_evaluation import method_means, metrics_won
     from CTMRFusionLib.fusion_model import load_fusion_model
-    from CTMRFusionLib.harvard_pairs import find_pairs, load_arrays, split_by_case
+    from CTMRFusionLib.slice_pairs import find_pairs, load_arrays, split_by_case
 
     _, validation = split_by_case(find_pairs(shared_path("harvard_ctmri")))
     ct, mr = (a.astype(np.float32) for a in load_arrays(validation))

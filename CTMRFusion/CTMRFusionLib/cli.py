@@ -219,27 +219,24 @@ def _demo(args) -> dict:
 def _demo_fusion(ct, mr_on_ct, out: Path) -> None:
     """Fuse the registered demo pair with the U-Net (if torch is installed) and the max and GFF rules; write
     the fused volumes and a CT | MR | fused montage of the middle slices."""
-    from .body_mask import body_percentiles
     from .fusion_montage import write_fusion_montage
-    from .fusion_pipeline import fuse_images
+    from .fusion_pipeline import fuse_stacks, load_model_for, volume_like, volumes_on_fusion_scale
 
     methods = ["max", "gff"]
     try:
-        from .fusion_model import load_fusion_model
-
-        model = load_fusion_model()
+        model = load_model_for("unet")
         methods.append("unet")
     except InvalidInputError as error:  # no torch: the classic rules still run
         model = None
         print(f"U-Net fusion skipped: {error}")
-    fused = {}
+    ct_scaled, mr_scaled = volumes_on_fusion_scale(ct, mr_on_ct)  # normalised once for every method
+    columns = {"CT": ct_scaled, "MR": mr_scaled}
     for method in methods:
         tick = time.perf_counter()
-        fused[method] = fuse_images(ct, mr_on_ct, method, model if method == "unet" else None)
-        write_image(fused[method], out / f"fused_{method}.nrrd")
+        columns[method] = fuse_stacks(ct_scaled, mr_scaled, method, model)
+        write_image(volume_like(columns[method], ct), out / f"fused_{method}.nrrd")
         print(f"Fused ({method}) in {time.perf_counter() - tick:.1f} s → {out / f'fused_{method}.nrrd'}")
-    titles = write_fusion_montage(ct, mr_on_ct, fused, out / "fusion_montage.png",
-                                  body_percentiles(mr_on_ct, [99.5])[0])
+    titles = write_fusion_montage(columns, out / "fusion_montage.png")
     print(f"Wrote {out / 'fusion_montage.png'} (columns: {' | '.join(titles)}; rows: axial, coronal, sagittal)")
 
 

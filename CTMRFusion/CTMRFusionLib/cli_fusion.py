@@ -7,9 +7,10 @@ import json
 import time
 from pathlib import Path
 
-from .fusion_pipeline import METHODS, fuse_images
+from .fusion_pipeline import METHODS, fuse_images, load_model_for
 from .image_checks import InvalidInputError
 from .image_io import check_output_path, read_image, write_image
+from .slice_pairs import VALIDATION_CASES
 
 FUSE_EPILOG = """\
 2D images (PNG, TIFF…) in give an 8-bit image of the same size out, on the same 0-255 scale. 3D volumes
@@ -41,11 +42,7 @@ def run_fuse(args, progress) -> None:
         raise InvalidInputError(f"--batch-size must be at least 1, got {args.batch_size}.")
     check_output_path(args.output, [args.ct, args.mr, args.model])
     ct, mr = read_image(args.ct, "CT"), read_image(args.mr, "MR")
-    model = None
-    if args.method == "unet":
-        from .fusion_model import load_fusion_model  # noqa: PLC0415 — torch only for the U-Net
-
-        model = load_fusion_model(args.model, args.device, args.model_sha256)
+    model = load_model_for(args.method, args.model, args.device, args.model_sha256)
     started = time.perf_counter()
     fused = fuse_images(ct, mr, args.method, model, batch_size=args.batch_size, progress=progress)
     write_image(fused, args.output)
@@ -67,7 +64,7 @@ def add_train_parser(commands, formatter) -> None:
     train.add_argument("--crop", type=int, default=128, help="training crop side (pixels)")
     train.add_argument("--lr", type=float, default=1e-3, help="initial Adam learning rate (cosine schedule)")
     train.add_argument("--seed", type=int, default=0)
-    train.add_argument("--validation-cases", default=",".join(_validation_cases()),
+    train.add_argument("--validation-cases", default=",".join(VALIDATION_CASES),
                        help="comma-separated case numbers held out for validation")
     train.add_argument("--loss-weights", default="{}",
                        help='JSON of unsupervised loss weights, e.g. \'{"ssim": 1, "scd": 0.5}\'')
@@ -76,12 +73,6 @@ def add_train_parser(commands, formatter) -> None:
     train.add_argument("--resume", action="store_true", help="continue from OUT/checkpoint.pt")
     train.add_argument("--export", help="after training, write the best model as TorchScript here (+ .md card)")
     train.add_argument("--quiet", action="store_true", help="no progress bar")
-
-
-def _validation_cases():
-    from .harvard_pairs import VALIDATION_CASES  # noqa: PLC0415
-
-    return VALIDATION_CASES
 
 
 def run_train(args) -> None:

@@ -5,13 +5,11 @@ from __future__ import annotations
 import numpy as np
 import SimpleITK as sitk
 
-from .fusion_normalization import NormalizationOptions, normalize_ct, normalize_mr
 from .image_io import write_image
 
 
-def middle_slices(volume: sitk.Image) -> list[np.ndarray]:
-    """Middle axial, coronal and sagittal slices (k, j, i index planes) of a 3D image, as 2D arrays."""
-    array = sitk.GetArrayFromImage(volume)
+def middle_slices(array: np.ndarray) -> list[np.ndarray]:
+    """Middle axial, coronal and sagittal slices (k, j, i index planes) of a (k, j, i) volume array."""
     k, j, i = (n // 2 for n in array.shape)
     return [array[k], np.flipud(array[:, j, :]), np.flipud(array[:, :, i])]
 
@@ -29,15 +27,10 @@ def montage(rows: list[list[np.ndarray]], gap: int = 4) -> np.ndarray:
     return canvas
 
 
-def write_fusion_montage(ct: sitk.Image, mr_on_ct: sitk.Image, fused: dict[str, sitk.Image], path,
-                         mr_reference: float, options: NormalizationOptions = NormalizationOptions()) -> list[str]:
-    """PNG with one row per plane (axial, coronal, sagittal) and columns CT | MR | each fused volume, all on
-    the fusion scale; ``mr_reference``: the MR body percentile used for normalisation. Returns the column
-    titles (for captions)."""
-    columns = [normalize_ct(sitk.GetArrayFromImage(ct), options),
-               normalize_mr(sitk.GetArrayFromImage(mr_on_ct), mr_reference, options)]
-    columns += [sitk.GetArrayFromImage(volume) for volume in fused.values()]
-    planes = [middle_slices(sitk.GetImageFromArray(column)) for column in columns]
+def write_fusion_montage(volumes: dict[str, np.ndarray], path) -> list[str]:
+    """PNG with one row per plane (axial, coronal, sagittal) and one column per (k, j, i) volume on the
+    0–255 fusion scale (e.g. CT, MR, each fused volume), in the dictionary's order. Returns the titles."""
+    planes = [middle_slices(volume) for volume in volumes.values()]
     rows = [[plane[p] for plane in planes] for p in range(3)]
     write_image(sitk.GetImageFromArray(montage(rows)), path)
-    return ["CT", "MR"] + list(fused)
+    return list(volumes)

@@ -19,9 +19,20 @@ from . import fusion_rules
 from .body_mask import body_percentiles
 from .fusion_normalization import NormalizationOptions, is_8bit, normalize_ct, normalize_mr
 from .image_checks import InvalidInputError, check_volume
+from .image_io import grey_array
 from .progress import CancelToken, ProgressCallback, ProgressEvent, report
 
 METHODS = ("unet",) + tuple(fusion_rules.RULES)
+
+
+def load_model_for(method: str, path=None, device: str = "auto", expected_sha256: str | None = None):
+    """The checked fusion model ``method`` needs: the U-Net (shipped, or ``path``; see
+    :func:`fusion_model.load_fusion_model`) for "unet", None for the classic rules (no torch import)."""
+    if method != "unet":
+        return None
+    from .fusion_model import load_fusion_model  # noqa: PLC0415 — torch only when the U-Net is used
+
+    return load_fusion_model(path, device, expected_sha256)
 
 
 def fuse_stacks(ct: np.ndarray, mr: np.ndarray, method: str = "unet", model=None, batch_size: int = 8,
@@ -31,10 +42,7 @@ def fuse_stacks(ct: np.ndarray, mr: np.ndarray, method: str = "unet", model=None
     if method not in METHODS:
         raise InvalidInputError(f"Unknown fusion method '{method}'; choose one of {', '.join(METHODS)}.")
     if method == "unet":
-        if model is None:
-            from .fusion_model import load_fusion_model  # noqa: PLC0415 — torch only when the U-Net is used
-
-            model = load_fusion_model()
+        model = model or load_model_for(method)
         return np.clip(model.fuse(ct, mr, batch_size, progress, cancel), 0.0, 255.0)
     fused = np.empty(ct.shape, np.float32)
     for index in range(ct.shape[0]):
@@ -52,12 +60,7 @@ def _check_finite(array: np.ndarray, role: str) -> None:
 
 
 def _grey_2d(image: sitk.Image, role: str) -> np.ndarray:
-    array = sitk.GetArrayFromImage(image)
-    if image.GetNumberOfComponentsPerPixel() in (3, 4):
-        array = array[..., :3].astype(np.float64) @ np.array([0.299, 0.587, 0.114])
-        array = np.rint(array).astype(np.uint8) if image.GetPixelID() == sitk.sitkVectorUInt8 else array
-    elif image.GetNumberOfComponentsPerPixel() != 1:
-        raise InvalidInputError(f"{role} has {image.GetNumberOfComponentsPerPixel()} channels; use a grey image.")
+    array = grey_array(image, role)
     _check_finite(array, role)
     if is_8bit(array):
         return array.astype(np.float32)
@@ -89,6 +92,15 @@ def fuse_images(ct: sitk.Image, mr: sitk.Image, method: str = "unet", model=None
         _copy_geometry(out, ct)
         return out
 
+    a, b = volumes_on_fusion_scale(ct, mr, normalization, progress)
+    return volume_like(fuse_stacks(a, b, method, model, batch_size, progress, cancel), ct)
+
+
+def volumes_on_fusion_scale(ct: sitk.Image, mr: sitk.Image,
+                            normalization: NormalizationOptions = NormalizationOptions(),
+                            progress: ProgressCallback | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """A 3D CT and MR as (k, j, i) float32 arrays on the CT grid and the 0–255 fusion scale (the MR is
+    resampled onto the CT grid when it is not on it; see :mod:`fusion_normalization`)."""
     check_volume(ct, "CT")
     check_volume(mr, "MR")
     if not _same_grid(ct, mr):
@@ -97,15 +109,17 @@ def fuse_images(ct: sitk.Image, mr: sitk.Image, method: str = "unet", model=None
     ct_array, mr_array = sitk.GetArrayFromImage(ct), sitk.GetArrayFromImage(mr)
     a = ct_array.astype(np.float32) if is_8bit(ct_array) else normalize_ct(ct_array, normalization)
     if is_8bit(mr_array):
-        b = mr_array.astype(np.float32)
-    else:
-        reference = body_percentiles(mr, [normalization.mr_percentile])[0]
-        try:
-            b = normalize_mr(mr_array, reference, normalization)
-        except ValueError as error:
-            raise InvalidInputError(str(error)) from None
-    fused = fuse_stacks(a, b, method, model, batch_size, progress, cancel)
-    out = sitk.GetImageFromArray(fused.astype(np.float32))
+        return a, mr_array.astype(np.float32)
+    reference = body_percentiles(mr, [normalization.mr_percentile])[0]
+    try:
+        return a, normalize_mr(mr_array, reference, normalization)
+    except ValueError as error:
+        raise InvalidInputError(str(error)) from None
+
+
+def volume_like(array: np.ndarray, ct: sitk.Image) -> sitk.Image:
+    """A float32 (k, j, i) array as an image with the CT's geometry."""
+    out = sitk.GetImageFromArray(array.astype(np.float32))
     out.CopyInformation(ct)
     return out
 

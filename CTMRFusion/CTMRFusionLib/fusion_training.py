@@ -1,7 +1,7 @@
 """Training the fusion U-Net on CT/MR slice pairs (needs torch); what ``ctmrfusion train-fusion`` runs.
 
 Data: a folder with ``CT/`` and ``MRI/`` PNG slices named ``<case><3-digit slice>.png`` (the Harvard layout,
-see :mod:`harvard_pairs`), split by case into training and validation; supervised mode also needs a folder of
+see :mod:`slice_pairs`), split by case into training and validation; supervised mode also needs a folder of
 fused targets with the same file names. Training uses random crops, flips and 90° rotations, Adam and a
 cosine learning-rate schedule; it writes ``checkpoint.pt`` (resumable: model, optimiser, schedule, random
 states) after every epoch, ``best.pt`` at the lowest validation loss, and ``history.json``.
@@ -20,7 +20,7 @@ from typing import Callable, Optional
 import numpy as np
 import torch
 
-from . import harvard_pairs
+from . import slice_pairs
 from .fusion_losses import LossWeights, supervised_loss, unsupervised_loss
 from .fusion_unet import FusionUNet
 
@@ -37,28 +37,28 @@ class TrainingConfig:
     crop: int = 128
     learning_rate: float = 1e-3
     seed: int = 0
-    validation_cases: tuple = harvard_pairs.VALIDATION_CASES
+    validation_cases: tuple = slice_pairs.VALIDATION_CASES
     weights: LossWeights = field(default_factory=LossWeights)
     threads: int = 0  # 0: torch's default
     limit_slices: int = 0  # >0: use only this many training slices (smoke tests)
 
 
 def _load_split(config: TrainingConfig):
-    pairs = harvard_pairs.find_pairs(config.data)
-    train, validation = harvard_pairs.split_by_case(pairs, config.validation_cases)
+    pairs = slice_pairs.find_pairs(config.data)
+    train, validation = slice_pairs.split_by_case(pairs, config.validation_cases)
     if not train or not validation:
         raise ValueError(f"Split by case left train={len(train)} and validation={len(validation)} slices; "
-                         f"cases present: {sorted(harvard_pairs.cases(pairs))}.")
+                         f"cases present: {sorted(slice_pairs.cases(pairs))}.")
     if config.limit_slices:
         train, validation = train[: config.limit_slices], validation[: max(1, config.limit_slices // 2)]
 
     def tensors(subset):
-        ct, mr = harvard_pairs.load_arrays(subset)
+        ct, mr = slice_pairs.load_arrays(subset)
         stack = [ct, mr]
         if config.mode == "supervised":
             if not config.targets:
                 raise ValueError("Supervised training needs --targets (fused images named like the CT slices).")
-            stack.append(np.stack([harvard_pairs.read_grey_png(Path(config.targets) / p.ct_path.name)
+            stack.append(np.stack([slice_pairs.read_grey_png(Path(config.targets) / p.ct_path.name)
                                    for p in subset]))
         return torch.from_numpy(np.stack(stack, axis=1).astype(np.float32) / 255.0)
 

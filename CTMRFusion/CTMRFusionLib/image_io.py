@@ -12,6 +12,7 @@ import shutil
 import tempfile
 from pathlib import Path
 
+import numpy as np
 import SimpleITK as sitk
 
 from .image_checks import InvalidInputError
@@ -37,6 +38,19 @@ def read_image(path, role: str = "image") -> sitk.Image:
         return sitk.ReadImage(str(path))
     except RuntimeError as error:
         raise InvalidInputError(f"{role}: cannot read {path} ({_first_line(error)})") from error
+
+
+def grey_array(image: sitk.Image, role: str = "image") -> np.ndarray:
+    """The pixels of a grey image as an array; RGB(A) images become their luminance (Rec. 601 weights),
+    rounded back to uint8 when the channels are 8-bit. Other multi-channel images are refused."""
+    array = sitk.GetArrayFromImage(image)
+    channels = image.GetNumberOfComponentsPerPixel()
+    if channels == 1:
+        return array
+    if channels not in (3, 4):
+        raise InvalidInputError(f"{role} has {channels} channels; use a grey image.")
+    luminance = array[..., :3].astype(np.float64) @ np.array([0.299, 0.587, 0.114])
+    return np.rint(luminance).astype(np.uint8) if image.GetPixelID() == sitk.sitkVectorUInt8 else luminance
 
 
 def _first_line(error: Exception) -> str:

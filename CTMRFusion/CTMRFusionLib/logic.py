@@ -21,7 +21,7 @@ import SimpleITK as sitk
 
 from . import mrml_bridge
 from .fusion_normalization import NormalizationOptions
-from .fusion_pipeline import fuse_images
+from .fusion_pipeline import fuse_images, load_model_for
 from .landmarks import (
     TargetRegistrationError, landmarks_from_markups_node, match_landmarks, target_registration_error,
 )
@@ -178,11 +178,7 @@ class CTMRFusionLogic:
             raise ValueError(f"Output node '{outputVolumeNode.GetName()}' is also an input; choose a new node.")
         ct = mrml_bridge.volume_node_to_sitk(ctVolumeNode)
         mr = mrml_bridge.volume_node_to_sitk(mrVolumeNode)
-        model = None
-        if options.method == "unet":
-            from .fusion_model import load_fusion_model  # noqa: PLC0415 — torch only for the U-Net
-
-            model = load_fusion_model(options.modelPath, options.device, options.modelSha256)
+        model = load_model_for(options.method, options.modelPath, options.device, options.modelSha256)
         fused = fuse_images(ct, mr, options.method, model, options.normalization, options.batchSize,
                             progress, cancel)
         if outputVolumeNode is None:

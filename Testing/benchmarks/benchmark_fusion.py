@@ -27,7 +27,7 @@ from CTMRFusionLib.fusion_evaluation import method_means, metrics_won  # noqa: E
 from CTMRFusionLib.fusion_metrics import METRIC_NAMES  # noqa: E402
 from CTMRFusionLib.fusion_model import load_fusion_model  # noqa: E402
 from CTMRFusionLib.fusion_pipeline import fuse_stacks  # noqa: E402
-from CTMRFusionLib.harvard_pairs import VALIDATION_CASES, find_pairs, load_arrays, split_by_case  # noqa: E402
+from CTMRFusionLib.slice_pairs import VALIDATION_CASES, find_pairs, load_arrays, split_by_case  # noqa: E402
 from report_table import emit_table  # noqa: E402
 
 DEFAULT_DATA = ROOT.parent / "shared" / "data" / "harvard_ctmri"

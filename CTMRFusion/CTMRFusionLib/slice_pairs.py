@@ -15,6 +15,7 @@ import numpy as np
 import SimpleITK as sitk
 
 from .image_checks import InvalidInputError
+from .image_io import grey_array
 
 #: Cases held out for validation and the benchmark (the other five train the network).
 VALIDATION_CASES = ("33", "37")
@@ -30,11 +31,7 @@ class SlicePair:
 
 def read_grey_png(path) -> np.ndarray:
     """A single-channel 8-bit image as a 2D uint8 array (RGB files are converted to luminance)."""
-    image = sitk.ReadImage(str(path))
-    array = sitk.GetArrayFromImage(image)
-    if image.GetNumberOfComponentsPerPixel() in (3, 4):
-        array = np.rint(array[..., :3] @ np.array([0.299, 0.587, 0.114])).astype(np.uint8)
-    return array
+    return grey_array(sitk.ReadImage(str(path)), str(path))
 
 
 def find_pairs(root) -> list[SlicePair]:
