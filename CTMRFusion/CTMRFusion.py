@@ -28,7 +28,7 @@ from CTMRFusionLib.fusion_pipeline import METHODS as FUSION_METHODS  # noqa: E40
 from CTMRFusionLib.logic import CTMRFusionLogic as FusionLogic  # noqa: E402
 from CTMRFusionLib.logic import FusionOptions  # noqa: E402
 from CTMRFusionLib.progress import CancelToken, Cancelled  # noqa: E402
-from CTMRFusionLib.registration_options import RegistrationOptions, preset_names  # noqa: E402
+from CTMRFusionLib.registration_options import INITIALIZERS, RegistrationOptions, preset_names  # noqa: E402
 from CTMRFusionLib.sample_data import ATTRIBUTION, CHECKSUMS, demo_pair  # noqa: E402
 
 
@@ -115,7 +115,7 @@ class CTMRFusionWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
 
         self.ui.preset.addItems(preset_names())
         self.ui.interpolator.addItems(["sinc", "bspline", "linear"])
-        self.ui.initializer.addItems(["search", "moments", "geometry", "identity"])
+        self.ui.initializer.addItems(list(INITIALIZERS))
         self.ui.displayMode.addItems(list(display.MODES))
         self.ui.fusionMethod.addItems(list(FUSION_METHODS))
         self.ui.fusionDevice.addItems(["auto", "cpu", "cuda"])
@@ -205,6 +205,9 @@ class CTMRFusionWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
             self._updateButtons()
 
     def onRegisterButton(self):
+        if (self._cancelToken is None and self._parameterNode.initializer == "deep"
+                and not self._torchAvailable("The deep initializer")):
+            return
         self._runJob("register", "Registration failed.", self._register)
 
     def _register(self, cancelToken):
@@ -223,7 +226,8 @@ class CTMRFusionWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
 
     def onFuseButton(self):
         """Fuse the CT with the registered MR (the Outputs volume, else the MR as shown) into fusedVolume."""
-        if self._cancelToken is None and self._parameterNode.fusionMethod == "unet" and not self._torchAvailable():
+        if (self._cancelToken is None and self._parameterNode.fusionMethod == "unet"
+                and not self._torchAvailable("The U-Net fusion")):
             return
         self._runJob("fuse", "Fusion failed.", self._fuse)
 
@@ -237,13 +241,13 @@ class CTMRFusionWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
         self.ui.statusLabel.text = f"Fused with {p.fusionMethod}: {fused.GetName()}"
         slicer.util.setSliceViewerLayers(background=fused, foreground=None, fit=True)
 
-    def _torchAvailable(self) -> bool:
-        """PyTorch for the U-Net: offer to install it (PyTorch extension if present, else pip) after asking."""
+    def _torchAvailable(self, purpose: str) -> bool:
+        """PyTorch for the networks: offer to install it (PyTorch extension if present, else pip) after asking."""
         if importlib.util.find_spec("torch") is not None:
             return True
         if not slicer.util.confirmOkCancelDisplay(
-                "The U-Net fusion needs PyTorch, which is not installed in Slicer. Install it now? "
-                "(Several hundred MB; the classic methods work without it.)"):
+                f"{purpose} needs PyTorch, which is not installed in Slicer. Install it now? "
+                "(Several hundred MB; the search initializer and the classic fusion methods work without it.)"):
             return False
         with slicer.util.tryWithErrorDisplay("PyTorch could not be installed.", waitCursor=True):
             try:

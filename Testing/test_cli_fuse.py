@@ -109,7 +109,7 @@ def test_fuse_refuses_corrupted_or_foreign_models(tmp_path):
                   "--model-sha256", SHIPPED_SHA256)
     foreign = tmp_path / "identity.pt"
     torch.jit.script(torch.nn.Identity()).save(str(foreign))
-    _expect_error(tmp_path, "without CTMRFusion fusion metadata", "--ct", a, "--mr", a, "--model", foreign)
+    _expect_error(tmp_path, "without CTMRFusion metadata of kind", "--ct", a, "--mr", a, "--model", foreign)
     random_bytes = tmp_path / "random.pt"
     random_bytes.write_bytes(rng.bytes(4096))
     _expect_error(tmp_path, "not a readable TorchScript", "--ct", a, "--mr", a, "--model", random_bytes)

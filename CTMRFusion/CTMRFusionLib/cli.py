@@ -19,8 +19,9 @@ import SimpleITK as sitk
 
 from . import __version__
 from .cli_fusion import add_fuse_parser, add_train_parser, run_fuse, run_train
+from .cli_registration_training import add_train_registration_parser, run_train_registration
 from .image_checks import InvalidInputError, check_volume
-from .image_io import check_output_path, read_image, write_image, write_transform
+from .image_io import check_output_path, read_image, read_transform, write_image, write_transform
 from .landmarks import LandmarkError, match_landmarks, read_landmarks, target_registration_error
 from .progress import ProgressEvent
 from .registration_options import INITIALIZERS, INTERPOLATORS, RegistrationOptions, preset_names
@@ -67,12 +68,18 @@ def _options(args) -> RegistrationOptions:
     changes = {"final_interpolator": args.interpolator}
     if args.initializer:
         changes["initializer"] = args.initializer
+    if args.deep_model:
+        if (args.initializer or options.initializer) != "deep":
+            raise InvalidInputError("--deep-model is only used with --initializer deep.")
+        changes["deep_model"] = args.deep_model
+    changes["deep_device"] = args.device
     return options.replace(**changes)
 
 
 def run_registration(args) -> dict:
     """Register the files named in ``args``; write the outputs; return the report dictionary."""
-    inputs = [args.ct, args.mr, args.ct_mask, args.mr_mask, args.ct_landmarks, args.mr_landmarks]
+    inputs = [args.ct, args.mr, args.ct_mask, args.mr_mask, args.ct_landmarks, args.mr_landmarks,
+              args.initial_transform, args.deep_model]
     outputs = [p for p in (args.transform, args.volume, args.report) if p]
     for output in outputs:
         check_output_path(output, inputs)
@@ -90,9 +97,10 @@ def run_registration(args) -> dict:
     if args.ct_landmarks:
         landmarks = (read_landmarks(args.ct_landmarks), read_landmarks(args.mr_landmarks))
         match_landmarks(*landmarks, by=args.pairing)  # fail now, not after the registration
+    initial = read_transform(args.initial_transform) if args.initial_transform else None
     read_seconds = time.perf_counter() - started
 
-    result = register_rigid(ct, mr, options, ct_mask, mr_mask, progress=progress)
+    result = register_rigid(ct, mr, options, ct_mask, mr_mask, initial, progress=progress)
     report = {
         "ctmrfusion_version": __version__,
         "inputs": {"ct": str(args.ct), "mr": str(args.mr)},
@@ -137,7 +145,13 @@ def _add_register_arguments(parser) -> None:
     parser.add_argument("--interpolator", choices=INTERPOLATORS, default="sinc",
                         help="interpolator of the final resample (default: sinc = Hamming-windowed sinc)")
     parser.add_argument("--preset", choices=preset_names(), default="default", help="registration preset")
-    parser.add_argument("--initializer", choices=INITIALIZERS, help="initial alignment (default: search)")
+    parser.add_argument("--initializer", choices=INITIALIZERS,
+                        help="initial alignment (default: search; deep: the registration network, needs torch)")
+    parser.add_argument("--initial-transform",
+                        help="start from this ITK transform file (CT→MR, LPS) instead of an initializer; with "
+                             "--initializer deep the network corrects it")
+    parser.add_argument("--deep-model", help="TorchScript registration network to use instead of the shipped one")
+    parser.add_argument("--device", default="auto", help="deep initializer device: auto (GPU if available), cpu, cuda")
     parser.add_argument("--ct-mask", help="optional CT mask image (non-zero = use)")
     parser.add_argument("--mr-mask", help="optional MR mask image (non-zero = use)")
     parser.add_argument("--ct-landmarks", help="CT landmarks (.mrk.json, .fcsv, .csv in LPS)")
@@ -164,6 +178,7 @@ def build_parser() -> argparse.ArgumentParser:
     snapshot.add_argument("--square-mm", type=float, default=20.0, help="checkerboard square side (mm)")
     add_fuse_parser(commands, argparse.RawDescriptionHelpFormatter)
     add_train_parser(commands, argparse.HelpFormatter)
+    add_train_registration_parser(commands, argparse.HelpFormatter)
     demo = commands.add_parser("demo", help="register and fuse the bundled sample pair; report landmark TRE")
     demo.add_argument("--out", default="demo_output", help="output folder (default: demo_output)")
     demo.add_argument("--interpolator", choices=INTERPOLATORS, default="sinc")
@@ -251,6 +266,9 @@ def main(argv=None) -> int:
             return 0
         if args.command == "train-fusion":
             run_train(args)
+            return 0
+        if args.command == "train-registration":
+            run_train_registration(args)
             return 0
         report = _demo(args) if args.command == "demo" else run_registration(args)
     except (InvalidInputError, LandmarkError, ValueError, FileNotFoundError) as error:

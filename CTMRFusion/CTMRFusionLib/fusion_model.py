@@ -10,61 +10,30 @@ its path is given explicitly (``path=``/``--model``), and its hash is reported (
 
 from __future__ import annotations
 
-import hashlib
-import json
-import warnings
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
+from . import torchscript_files
 from .image_checks import InvalidInputError
 from .progress import CancelToken, ProgressCallback, ProgressEvent, report
+from .torchscript_files import choose_device, sha256_of  # noqa: F401 — part of this module's API
 
 MODEL_FILE = "fusion_unet.pt"
 #: SHA-256 of the shipped ``Resources/Models/fusion_unet.pt`` (see its model card).
 SHIPPED_SHA256 = "ead9ea31bc92d89dd562bc4aff35bedc2d7ab81f10c33e02c5f7060a346e03a8"
-METADATA_NAME = "ctmrfusion.json"
 MODEL_KIND = "ctmrfusion-fusion-unet"
-
-_CANDIDATES = [
-    Path(__file__).resolve().parents[2] / "Resources" / "Models",
-    Path(__file__).resolve().parents[1] / "Resources" / "Models",
-]
 
 
 def shipped_model_path() -> Path:
-    return next((c / MODEL_FILE for c in _CANDIDATES if (c / MODEL_FILE).is_file()), _CANDIDATES[0] / MODEL_FILE)
-
-
-def sha256_of(path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for chunk in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
+    return torchscript_files.shipped_file(MODEL_FILE)
 
 
 def import_torch():
     """torch, or an error saying how to get it (the classic fusion rules do not need it)."""
-    try:
-        import torch  # noqa: PLC0415
-    except ImportError:
-        raise InvalidInputError(
-            "The U-Net fusion needs PyTorch, which is not installed. Use a classic method (max, average, "
-            "laplacian, gff), or install torch: 'pip install torch' (inside Slicer: the PyTorch extension's "
-            "'Install PyTorch', or slicer.util.pip_install('torch'))."
-        ) from None
-    return torch
-
-
-def choose_device(device: str = "auto") -> str:
-    torch = import_torch()
-    if device == "auto":
-        return "cuda" if torch.cuda.is_available() else "cpu"
-    if device.startswith("cuda") and not torch.cuda.is_available():
-        raise InvalidInputError("device 'cuda' was requested but no CUDA GPU is available to PyTorch.")
-    return device
+    return torchscript_files.import_torch(
+        "The U-Net fusion", "Use a classic method (max, average, laplacian, gff), or install it. ")
 
 
 @dataclass
@@ -123,29 +92,8 @@ def load_fusion_model(path=None, device: str = "auto", expected_sha256: str | No
     shipped = path is None
     path = shipped_model_path() if shipped else Path(path)
     label = "the shipped fusion model" if shipped else f"fusion model {path}"
-    if not path.is_file():
-        raise InvalidInputError(f"{label} not found at {path}.")
-    digest = sha256_of(path)
-    wanted = SHIPPED_SHA256 if shipped else expected_sha256
-    if wanted and digest != wanted:
-        raise InvalidInputError(f"{label} is corrupted or altered: SHA-256 {digest} differs from the expected "
-                                f"{wanted}. Reinstall the extension (or restore the file).")
-    extra = {METADATA_NAME: ""}
-    try:
-        with warnings.catch_warnings():  # torch ≥ 2.10 marks TorchScript deprecated; it still loads everywhere
-            warnings.simplefilter("ignore", DeprecationWarning)
-            module = torch.jit.load(str(path), map_location="cpu", _extra_files=extra)
-    except Exception as error:  # noqa: BLE001 — torch raises several types for unreadable archives
-        raise InvalidInputError(f"{label} is not a readable TorchScript model ({str(error).splitlines()[0][:160]})."
-                                ) from error
-    try:
-        metadata = json.loads(extra[METADATA_NAME] or "{}")
-    except json.JSONDecodeError:
-        metadata = {}
-    if metadata.get("kind") != MODEL_KIND:
-        raise InvalidInputError(f"{label} is a TorchScript file without CTMRFusion fusion metadata "
-                                f"(kind '{MODEL_KIND}'); it is not a fusion model made by ctmrfusion.")
-    module.eval()
+    module, metadata, digest = torchscript_files.load_checked(
+        path, label, MODEL_KIND, SHIPPED_SHA256 if shipped else expected_sha256, torch)
     try:
         _check_signature(module, torch)
     except InvalidInputError as error:
@@ -156,13 +104,6 @@ def load_fusion_model(path=None, device: str = "auto", expected_sha256: str | No
 
 def export_torchscript(model, path, metadata: dict) -> str:
     """Script ``model`` (a :class:`fusion_unet.FusionUNet`) to ``path`` with metadata; returns its SHA-256."""
-    torch = import_torch()
-    model = model.cpu().eval()
-    with warnings.catch_warnings():  # TorchScript is what Slicer's and users' torch versions all load
-        warnings.simplefilter("ignore", DeprecationWarning)
-        scripted = torch.jit.script(model)
     payload = dict(metadata, kind=MODEL_KIND, input="(N, 2, H, W) CT, MR in [0, 1]",
                    output="(N, 1, H, W) fused in [0, 1]")
-    Path(path).parent.mkdir(parents=True, exist_ok=True)
-    scripted.save(str(path), _extra_files={METADATA_NAME: json.dumps(payload, indent=1)})
-    return sha256_of(path)
+    return torchscript_files.save_scripted(model, path, payload)

@@ -10,8 +10,6 @@ states) after every epoch, ``best.pt`` at the lowest validation loss, and ``hist
 from __future__ import annotations
 
 import json
-import random
-import sys
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -23,6 +21,7 @@ import torch
 from . import slice_pairs
 from .fusion_losses import LossWeights, supervised_loss, unsupervised_loss
 from .fusion_unet import FusionUNet
+from .training_support import cpu_description, progress_bar, seed_everything, shared_data_relative
 
 
 @dataclass
@@ -87,21 +86,6 @@ def _loss(model, batch, config):
     return unsupervised_loss(fused, batch[:, :1], batch[:, 1:2], config.weights)
 
 
-def _progress_bar(epoch, epochs, step, steps, loss, stream=sys.stderr):
-    filled = int(20 * step / steps)
-    stream.write(f"\repoch {epoch}/{epochs} [{'#' * filled}{'.' * (20 - filled)}] {step}/{steps} loss {loss:.4f}")
-    if step == steps:
-        stream.write("\n")
-    stream.flush()
-
-
-def _seed_everything(seed: int) -> torch.Generator:
-    random.seed(seed)
-    np.random.seed(seed)
-    torch.manual_seed(seed)
-    return torch.Generator().manual_seed(seed)
-
-
 def validation_metrics(model, validation: torch.Tensor) -> dict:
     """Mean of the eight fusion metrics over the validation slices (0–255 scale), as the benchmark computes them."""
     from .fusion_evaluation import method_means
@@ -122,7 +106,7 @@ def train(config: TrainingConfig, log: Callable[[str], None] = print, show_progr
         torch.set_num_threads(config.threads)
     output = Path(config.output)
     output.mkdir(parents=True, exist_ok=True)
-    generator = _seed_everything(config.seed)
+    generator = seed_everything(config.seed)
     train_set, validation_set, train_cases, validation_cases = _load_split(config)
     log(f"training cases {train_cases} ({len(train_set)} slices), validation cases {validation_cases} "
         f"({len(validation_set)} slices), mode {config.mode}, width {config.width}")
@@ -162,7 +146,7 @@ def train(config: TrainingConfig, log: Callable[[str], None] = print, show_progr
             optimizer.step()
             running += float(loss.detach())
             if show_progress:
-                _progress_bar(epoch, config.epochs, step + 1, steps, running / (step + 1))
+                progress_bar(f"epoch {epoch}/{config.epochs}", step + 1, steps, running / (step + 1))
         scheduler.step()
         model.eval()
         with torch.no_grad():
@@ -248,7 +232,7 @@ def model_card(history: dict, best: dict, parameters: int, model_path: Path, dig
         f"{config['batch_size']}; {config['epochs']} epochs, best validation loss at epoch {best['epoch']};"
         f" seed {config['seed']}.",
         f"Training time: {history['train_seconds'] / 60:.1f} min on the CPU "
-        f"({_cpu_description(config['threads'] or torch.get_num_threads())}).",
+        f"({cpu_description(config['threads'] or torch.get_num_threads())}).",
         "",
         "Reproduce:",
         "```bash",
@@ -276,9 +260,7 @@ def model_card(history: dict, best: dict, parameters: int, model_path: Path, dig
 
 def _command(config: dict) -> str:
     weights = json.dumps(config["weights"])
-    data = config["data"]
-    if "/shared/data/" in data:  # as seen from a checkout beside shared/
-        data = "../shared/data/" + data.split("/shared/data/", 1)[1]
+    data = shared_data_relative(config["data"])
     parts = [f"ctmrfusion train-fusion --data {data} --out RUN_FOLDER --mode {config['mode']}",
              f"--width {config['width']} --epochs {config['epochs']} --batch-size {config['batch_size']}",
              f"--crop {config['crop']} --lr {config['learning_rate']:g} --seed {config['seed']}",
@@ -287,10 +269,3 @@ def _command(config: dict) -> str:
     if config.get("targets"):
         parts.insert(1, f"--targets {config['targets']}")
     return " \\\n    ".join(parts)
-
-
-def _cpu_description(threads: int) -> str:
-    import os
-    import platform
-
-    return f"{platform.processor() or platform.machine()}, {threads} torch thread(s), {os.cpu_count()} cores"

@@ -95,3 +95,15 @@ def write_transform(transform: sitk.Transform, path) -> None:
     """Write an ITK transform file (.tfm, .txt or .h5) atomically."""
     path = Path(path)
     _atomic(path, lambda name: sitk.WriteTransform(transform, name))
+
+
+def read_transform(path) -> sitk.Transform:
+    """An ITK transform file (.tfm, .txt, .h5), or an error naming the file when it cannot be read."""
+    path = Path(path)
+    if not path.is_file():
+        raise InvalidInputError(f"Transform file {path} not found.")
+    try:
+        return sitk.ReadTransform(str(path))
+    except RuntimeError as error:
+        raise InvalidInputError(f"cannot read transform file {path}: {str(error).strip().splitlines()[-1][:160]}"
+                                ) from None

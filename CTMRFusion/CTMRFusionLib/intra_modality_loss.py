@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import torch
 
-from .rigid_warp import Grid, euler_matrix, inverse_rigid, warp_with_matrix
+from .rigid_warp import Grid, euler_matrix, inverse_rigid, overlap_mask, warp_with_matrix
 
 
 def masked_ncc(x: torch.Tensor, y: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
@@ -36,14 +36,12 @@ def intra_modality_loss(ct: torch.Tensor, mr: torch.Tensor, ct_moved: torch.Tens
     """
     rotation = euler_matrix(angles.to(ct.dtype))
     translation = translation.to(ct.dtype)
-    ones = torch.ones_like(ct)
 
     mr_back = warp_with_matrix(mr_moved, grid, grid, rotation, translation, center)
-    mr_overlap = warp_with_matrix(ones, grid, grid, rotation, translation, center)
-    mr_term = 1.0 - masked_ncc(mr_back, mr, (mr_overlap > 0.999).to(ct.dtype))
+    mr_term = 1.0 - masked_ncc(mr_back, mr, overlap_mask(grid, grid, rotation, translation, center, ct.dtype))
 
     inverse_rotation, inverse_translation = inverse_rigid(rotation, translation)
     ct_forward = warp_with_matrix(ct, grid, grid, inverse_rotation, inverse_translation, center)
-    ct_overlap = warp_with_matrix(ones, grid, grid, inverse_rotation, inverse_translation, center)
-    ct_term = 1.0 - masked_ncc(ct_forward, ct_moved, (ct_overlap > 0.999).to(ct.dtype))
+    ct_term = 1.0 - masked_ncc(ct_forward, ct_moved,
+                               overlap_mask(grid, grid, inverse_rotation, inverse_translation, center, ct.dtype))
     return mr_term + ct_term, mr_term, ct_term

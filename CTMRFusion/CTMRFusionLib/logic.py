@@ -103,6 +103,7 @@ class CTMRFusionLogic:
         createOutputVolume: bool = True,
         progress: ProgressCallback | None = None,
         cancel: CancelToken | None = None,
+        initializer: str | None = None,
     ) -> RegisterVolumesResult:
         """Rigidly register the MR volume onto the CT volume.
 
@@ -113,12 +114,16 @@ class CTMRFusionLogic:
         ``createOutputVolume``). ctMaskNode / mrMaskNode: optional label maps restricting the metric.
         initialTransformNode: optional linear transform node whose FromParent is the CT→MR start.
         ctLandmarksNode / mrLandmarksNode: optional markups nodes; TRE is computed before and after.
-        progress / cancel: see :mod:`CTMRFusionLib.progress`.
+        progress / cancel: see :mod:`CTMRFusionLib.progress`. initializer: overrides
+        ``options.initializer`` ("search", "deep", "moments", "geometry", "identity"); with "deep" the
+        registration network corrects the start (``initialTransformNode`` if given, else the moments alignment).
 
         Raises ``ValueError`` (with a message naming the problem) for unusable inputs, and
         :class:`~CTMRFusionLib.progress.Cancelled` when cancelled; in both cases no node is modified.
         """
         options = options or RegistrationOptions()
+        if initializer is not None:
+            options = options.replace(initializer=initializer)
         inputs = {id(n) for n in (ctVolumeNode, mrVolumeNode, ctMaskNode, mrMaskNode) if n is not None}
         for output in (outputTransformNode, outputVolumeNode):
             if output is not None and id(output) in inputs:

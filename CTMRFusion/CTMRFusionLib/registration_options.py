@@ -9,7 +9,7 @@ from pathlib import Path
 
 PRESETS_DIR = Path(__file__).resolve().parent / "presets"
 
-INITIALIZERS = ("search", "moments", "geometry", "identity")
+INITIALIZERS = ("search", "deep", "moments", "geometry", "identity")
 SAMPLING_STRATEGIES = ("random", "regular", "none")
 OPTIMIZERS = ("regular_step_gradient_descent", "gradient_descent")
 INTERPOLATORS = ("sinc", "bspline", "linear")
@@ -37,7 +37,11 @@ class RegistrationOptions:
     about each axis, and the masks' principal-axes alignments, about the mask centroids, scored by MI on a
     ``search_spacing_mm`` grid; the best ``search_candidates`` distinct ones get translations of
     ±``search_translation_step_mm`` and are refined there), "moments" (mask centroids, no rotation),
-    "geometry" (image centres) or "identity".
+    "geometry" (image centres) or "identity"; "deep" (needs torch) lets the registration network
+    (:mod:`deep_initializer`) correct the start — the given initial transform, else the "moments" alignment —
+    in ``deep_passes`` passes; it covers starts within about ±60° / ±60 mm of the truth, not flipped patient
+    orientations. ``deep_model``: a TorchScript registration network to use instead of the shipped one
+    ("" = shipped, hash-checked), on ``deep_device`` ("auto", "cpu", "cuda").
     """
 
     level_spacings_mm: tuple[float, ...] = (6.0, 3.0, 1.5)
@@ -62,6 +66,9 @@ class RegistrationOptions:
     search_candidates: int = 4
     search_iterations: int = 60
     final_interpolator: str = "sinc"
+    deep_model: str = ""
+    deep_passes: int = 2
+    deep_device: str = "auto"
 
     def __post_init__(self) -> None:
         self.level_spacings_mm = tuple(float(v) for v in self.level_spacings_mm)
@@ -90,6 +97,7 @@ class RegistrationOptions:
             (self.search_spacing_mm > 0, "search_spacing_mm must be > 0"),
             (self.search_candidates >= 1, "search_candidates must be >= 1"),
             (0 <= self.search_angle_deg < 45, "search_angle_deg must be in [0, 45)"),
+            (1 <= self.deep_passes <= 5, "deep_passes must be in 1..5"),
             (self.final_interpolator in INTERPOLATORS, f"final_interpolator must be one of {INTERPOLATORS}"),
         ]
         for ok, message in checks:

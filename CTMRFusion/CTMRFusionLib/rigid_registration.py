@@ -129,6 +129,21 @@ def _initial_transform(kind, fixed, moving, fixed_mask, fixed_shape_mask, moving
     return euler
 
 
+def _deep_start(fixed, moving, start, fixed_center, options, progress, timings) -> sitk.Euler3DTransform:
+    """The registration network's correction of ``start`` (original intensities: it does its own scaling)."""
+    from .deep_initializer import deep_initial_transform  # noqa: PLC0415 — torch only when asked for
+    from .registration_model import load_registration_model  # noqa: PLC0415
+
+    report(progress, ProgressEvent("initialize", 0.05, "Deep initializer: loading the network"))
+    model = load_registration_model(options.deep_model or None, options.deep_device)
+    report(progress, ProgressEvent("initialize", 0.15, f"Deep initializer on {model.device}"))
+    corrected, deep_timings = deep_initial_transform(fixed, moving, start, fixed_center, model, options.deep_passes)
+    timings["deep_network"] = deep_timings["network"]
+    timings["deep_total"] = deep_timings["total"]
+    report(progress, ProgressEvent("initialize", _INIT_SHARE, "Deep initializer done"))
+    return corrected
+
+
 def register_rigid(
     fixed: sitk.Image,
     moving: sitk.Image,
@@ -176,13 +191,17 @@ def register_rigid(
     timings["preprocess"] = time.perf_counter() - started
 
     tick = time.perf_counter()
+    deep = options.initializer == "deep"
     if initial_transform is not None:
         start = matrix_to_sitk_euler(sitk_transform_to_matrix(initial_transform), fixed_center)
-        initializer = "given"
+        initializer = "given+deep" if deep else "given"
     else:
         initializer = options.initializer
-        start = _initial_transform(initializer, fixed_float, moving_float, metric_mask, centroid_mask_fixed,
-                                   centroid_mask_moving, fixed_center, moving_center, options, progress, cancel)
+        start = _initial_transform("moments" if deep else initializer, fixed_float, moving_float, metric_mask,
+                                   centroid_mask_fixed, centroid_mask_moving, fixed_center, moving_center, options,
+                                   progress, cancel)
+    if deep:
+        start = _deep_start(fixed, moving, start, fixed_center, options, progress, timings)
     timings["initialize"] = time.perf_counter() - tick
     overlap = overlap_fraction(centroid_mask_fixed, moving, start)
     if overlap < _MIN_OVERLAP:

@@ -78,10 +78,9 @@ def inverse_rigid(rotation: torch.Tensor, translation: torch.Tensor) -> tuple[to
     return rotation.transpose(0, 1), -(rotation.transpose(0, 1) @ translation)
 
 
-def warp_with_matrix(moving: torch.Tensor, moving_grid: Grid, fixed_grid: Grid, rotation: torch.Tensor,
-                     translation: torch.Tensor, center) -> torch.Tensor:
-    """:func:`warp_rigid` with the rotation given as a 3×3 matrix (e.g. an inverse)."""
-    dtype = moving.dtype
+def _sampling_grid(moving_grid: Grid, fixed_grid: Grid, rotation: torch.Tensor, translation: torch.Tensor, center,
+                   dtype) -> torch.Tensor:
+    """grid_sample coordinates (1, D, H, W, 3) in the moving buffer of every fixed-grid voxel."""
     rotation = rotation.to(dtype)
     to_moving_index = torch.from_numpy(np.linalg.inv(moving_grid.index_to_point())).to(dtype)
     from_fixed_index = torch.from_numpy(fixed_grid.index_to_point()).to(dtype)
@@ -95,10 +94,34 @@ def warp_with_matrix(moving: torch.Tensor, moving_grid: Grid, fixed_grid: Grid, 
     theta = torch.from_numpy(_normalize(moving_grid.size)).to(dtype) @ index_map @ torch.from_numpy(
         np.linalg.inv(_normalize(fixed_grid.size))).to(dtype)
     depth, height, width = fixed_grid.size[2], fixed_grid.size[1], fixed_grid.size[0]
-    grid = F.affine_grid(theta[None, :3], [1, 1, depth, height, width], align_corners=True)
-    sampled = F.grid_sample(moving[None, None], grid, mode="bilinear", padding_mode="border", align_corners=True)
+    return F.affine_grid(theta[None, :3], [1, 1, depth, height, width], align_corners=True)
 
-    # ITK's inside test: continuous index within [−0.5, size − 0.5] on every axis.
-    half = torch.tensor([1.0 / max(n - 1, 1) for n in moving_grid.size], dtype=dtype)
-    inside = ((grid.abs() <= 1.0 + half).all(dim=-1)).to(dtype)
-    return sampled[0, 0] * inside[0]
+
+def _inside(grid: torch.Tensor, moving_grid: Grid) -> torch.Tensor:
+    """ITK's inside test: continuous index within [−0.5, size − 0.5] on every axis → (1, D, H, W) of 0/1."""
+    half = torch.tensor([1.0 / max(n - 1, 1) for n in moving_grid.size], dtype=grid.dtype)
+    return (grid.abs() <= 1.0 + half).all(dim=-1).to(grid.dtype)
+
+
+def overlap_mask(moving_grid: Grid, fixed_grid: Grid, rotation: torch.Tensor, translation: torch.Tensor,
+                 center, dtype=torch.float32) -> torch.Tensor:
+    """(D, H, W) 1 where the transform maps the fixed voxel inside the moving buffer, else 0 (no gradient)."""
+    with torch.no_grad():
+        grid = _sampling_grid(moving_grid, fixed_grid, rotation.detach(), translation.detach(), center, dtype)
+        return _inside(grid, moving_grid)[0]
+
+
+def warp_with_matrix(moving: torch.Tensor, moving_grid: Grid, fixed_grid: Grid, rotation: torch.Tensor,
+                     translation: torch.Tensor, center) -> torch.Tensor:
+    """:func:`warp_rigid` with the rotation given as a 3×3 matrix (e.g. an inverse).
+
+    ``moving`` is (D, H, W) or (C, D, H, W) (channels warped alike); the result has the same leading shape.
+    """
+    dtype = moving.dtype
+    grid = _sampling_grid(moving_grid, fixed_grid, rotation, translation, center, dtype)
+    channels = moving[None] if moving.dim() == 4 else moving[None, None]
+    sampled = F.grid_sample(channels, grid, mode="bilinear", padding_mode="border", align_corners=True)
+
+    inside = _inside(grid, moving_grid)
+    sampled = sampled[0] * inside
+    return sampled if moving.dim() == 4 else sampled[0]

@@ -1,0 +1,138 @@
+"""The shipped deep registration network: integrity, what it does on a held-back case, and the ``deep``
+initializer through the library and the command line on the bundled pair."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+import SimpleITK as sitk
+
+torch = pytest.importorskip("torch", reason="torch is not installed")
+
+from CTMRFusionLib.body_mask import body_mask, mask_centroid_lps, mask_points_lps  # noqa: E402
+from CTMRFusionLib.deep_initializer import deep_initial_transform  # noqa: E402
+from CTMRFusionLib.frames import matrix_to_sitk_affine, sitk_transform_to_matrix  # noqa: E402
+from CTMRFusionLib.image_checks import InvalidInputError  # noqa: E402
+from CTMRFusionLib.landmarks import (fit_rigid_transform, match_landmarks, read_landmarks,  # noqa: E402
+                                     target_registration_error)
+from CTMRFusionLib.registration_model import SHIPPED_SHA256, load_registration_model, shipped_model_path  # noqa: E402
+from CTMRFusionLib.registration_options import RegistrationOptions  # noqa: E402
+from CTMRFusionLib.registration_pairs import stack_volume  # noqa: E402
+from CTMRFusionLib.rigid_registration import register_rigid  # noqa: E402
+from CTMRFusionLib.slice_pairs import cases, find_pairs, load_arrays  # noqa: E402
+from conftest import shared_path  # noqa: E402
+from ground_truth import move_header, rigid_matrix  # noqa: E402
+from test_cli import ctmrfusion  # noqa: E402
+
+
+@pytest.fixture(scope="module")
+def model():
+    return load_registration_model(device="cpu")
+
+
+def test_shipped_model_file_card_and_hash(model):
+    path = shipped_model_path()
+    assert path.stat().st_size <= 10e6
+    assert model.sha256 == SHIPPED_SHA256
+    card = path.with_suffix(".md").read_text()
+    assert SHIPPED_SHA256 in card and "ctmrfusion train-registration" in card
+    assert model.metadata["loss"] in ("intra", "direct") and model.metadata["max_angle_deg"] == 60
+    # The card's validation numbers are the model's own metadata (both written by the export).
+    mean = model.metadata["validation"]["mean_error_mm"]
+    assert f"→ {mean:.1f} mm after one pass" in card
+
+
+def _distance(a: np.ndarray, b: np.ndarray, points: np.ndarray) -> np.ndarray:
+    return np.linalg.norm(points @ a[:3, :3].T + a[:3, 3] - (points @ b[:3, :3].T + b[:3, 3]), axis=1).mean()
+
+
+@pytest.mark.real_data
+def test_network_reduces_the_error_of_random_starts_on_a_held_back_case(model):
+    """Harvard case 37 was never trained on. Its CT and MR are co-registered (truth = identity); 12 random
+    starts within ±60° / ±60 mm (seeded) are corrected by the network alone (2 passes, no MI)."""
+    pairs = cases(find_pairs(shared_path("harvard_ctmri")))["37"]
+    ct_slices, mr_slices = load_arrays(pairs)
+    ct, mr = stack_volume(ct_slices), stack_volume(mr_slices)
+    mask = body_mask(ct)
+    center, points = mask_centroid_lps(mask), mask_points_lps(mask, 3000)
+    rng = np.random.default_rng(2024)
+    before, after = [], []
+    for _ in range(12):
+        start = rigid_matrix(rng.uniform(-60, 60, 3), rng.uniform(-60, 60, 3), center)
+        corrected, timings = deep_initial_transform(ct, mr, matrix_to_sitk_affine(start), center, model, passes=2)
+        before.append(_distance(start, np.eye(4), points))
+        after.append(_distance(sitk_transform_to_matrix(corrected), np.eye(4), points))
+        assert timings["network"] < 2.0  # seconds for two passes on CPU (generous; ~0.1 s measured)
+    before, after = np.array(before), np.array(after)
+    assert np.mean(after) < AFTER_FRACTION * np.mean(before), (before.round(1), after.round(1))
+    assert np.mean(after < before) >= 0.75
+
+
+def test_deep_initializer_then_mi_recovers_a_large_move_of_the_bundled_pair(sample, demo_images):
+    """The MR, put in the CT's frame by its header (the landmark fit takes out the scanners' 178° flip, which
+    is the search initializer's job, not the network's), is moved by a known 35°/40 mm rigid transform. From
+    the moments alignment MI alone does not recover it; the deep initializer + MI does (landmark TRE)."""
+    ct, mr = demo_images
+    ct_landmarks, mr_landmarks = read_landmarks(sample.ct_landmarks), read_landmarks(sample.mr_landmarks)
+    _, ct_points, mr_points = match_landmarks(ct_landmarks, mr_landmarks)
+    flip = sitk_transform_to_matrix(fit_rigid_transform(ct_points, mr_points))
+    mr_unflipped = move_header(mr, np.linalg.inv(flip))
+    center = mask_centroid_lps(body_mask(ct))
+    move = rigid_matrix((35, -25, 30), (40, -30, 25), center)
+    mr_moved = move_header(mr_unflipped, move)
+    truth = move @ np.linalg.inv(flip)  # MR → moved-MR points
+    moved_landmarks = type(mr_landmarks)(mr_landmarks.labels,
+                                         mr_landmarks.points_lps @ truth[:3, :3].T + truth[:3, 3])
+    for initializer, expect_captured in (("moments", False), ("deep", True)):
+        result = register_rigid(ct, mr_moved, RegistrationOptions(initializer=initializer))
+        tre = target_registration_error(result.transform, ct_landmarks, moved_landmarks).after["mean_mm"]
+        assert (tre < 3.0) == expect_captured, (initializer, tre)
+    assert result.initializer == "deep" and 0 < result.timings["deep_network"] < 2.0
+
+
+def test_cli_register_with_the_deep_initializer_and_bad_models(tmp_path, sample):
+    start = tmp_path / "start.tfm"
+    sitk.WriteTransform(matrix_to_sitk_affine(rigid_matrix((0, 180, 0), (0, 0, 0))), str(start))
+    out = tmp_path / "t.tfm"
+    run = ctmrfusion("register", "--ct", sample.ct, "--mr", sample.mr, "--transform", out, "--initializer", "deep",
+                     "--initial-transform", start, "--preset", "fast", "--ct-landmarks", sample.ct_landmarks,
+                     "--mr-landmarks", sample.mr_landmarks, "--report", tmp_path / "r.json", "--quiet")
+    assert run.returncode == 0, run.stderr
+    report = json.loads((tmp_path / "r.json").read_text())
+    assert report["initializer"] == "given+deep" and report["tre"]["after"]["mean_mm"] < 3.5
+    broken = tmp_path / "broken.pt"
+    data = bytearray(shipped_model_path().read_bytes())
+    broken.write_bytes(bytes(data[: len(data) // 3]))
+    for args, message in ((["--initializer", "deep", "--deep-model", broken], "not a readable TorchScript"),
+                          (["--deep-model", shipped_model_path()], "only used with --initializer deep"),
+                          (["--initial-transform", tmp_path / "missing.tfm"], "not found")):
+        run = ctmrfusion("register", "--ct", sample.ct, "--mr", sample.mr, "--transform", tmp_path / "x.tfm",
+                         "--quiet", *args)
+        assert run.returncode == 2 and message in run.stderr, run.stderr
+        assert not (tmp_path / "x.tfm").exists()
+    fusion = tmp_path / "fusion.pt"
+    from CTMRFusionLib.fusion_model import shipped_model_path as fusion_model_path
+
+    fusion.write_bytes(fusion_model_path().read_bytes())
+    run = ctmrfusion("register", "--ct", sample.ct, "--mr", sample.mr, "--transform", tmp_path / "x.tfm", "--quiet",
+                     "--initializer", "deep", "--deep-model", fusion)
+    assert run.returncode == 2 and "metadata of kind 'ctmrfusion-registration-net'" in run.stderr, run.stderr
+
+
+def test_loading_refuses_an_altered_shipped_file(tmp_path, monkeypatch):
+    from CTMRFusionLib import torchscript_files
+
+    copy = tmp_path / "Resources" / "Models"
+    copy.mkdir(parents=True)
+    data = bytearray(shipped_model_path().read_bytes())
+    data[len(data) // 2] ^= 0x01
+    (copy / shipped_model_path().name).write_bytes(bytes(data))
+    monkeypatch.setattr(torchscript_files, "MODEL_DIRS", [copy])
+    with pytest.raises(InvalidInputError, match="corrupted or altered"):
+        load_registration_model(device="cpu")
+
+
+#: The network alone must at least halve the mean error of random starts on the held-back case.
+AFTER_FRACTION = 0.5
