@@ -313,6 +313,9 @@ class CTMRFusionTest(ScriptedLoadableModuleTest):
         self.test_registers_sample_pair_within_2_5_mm()
         self.setUp()
         self.test_blend_mode_sets_purple_ct_and_green_mr_layers()
+        if importlib.util.find_spec("torch") is not None:
+            self.setUp()
+            self.test_deep_initializer_corrects_a_given_start()
 
     def _loadSample(self):
         pair = demo_pair()
@@ -333,6 +336,26 @@ class CTMRFusionTest(ScriptedLoadableModuleTest):
         fused = CTMRFusionLogic().fuseVolumes(ct, result.volumeNode, options=FusionOptions(method="max"))
         self.assertEqual(fused.GetImageData().GetDimensions(), ct.GetImageData().GetDimensions())
         self.assertLessEqual(fused.GetImageData().GetScalarRange()[1], 255.0)
+        self.delayDisplay("Test passed")
+
+    def test_deep_initializer_corrects_a_given_start(self):
+        """Start: the 180°-about-A–P flip (what the FFS/HFS headers imply); the network corrects it, MI ends."""
+        self.delayDisplay("Registering with the deep initializer")
+        ct, mr, ctPoints, mrPoints = self._loadSample()
+        start = slicer.mrmlScene.AddNewNodeByClass("vtkMRMLLinearTransformNode", "flip start")
+        bounds = [0.0] * 6
+        ct.GetRASBounds(bounds)
+        center = [(bounds[0] + bounds[1]) / 2, (bounds[2] + bounds[3]) / 2, (bounds[4] + bounds[5]) / 2]
+        flip = vtk.vtkTransform()
+        flip.Translate(center)
+        flip.RotateY(180.0)
+        flip.Translate([-c for c in center])
+        start.SetMatrixTransformFromParent(flip.GetMatrix())
+        result = CTMRFusionLogic().registerVolumes(
+            ctVolumeNode=ct, mrVolumeNode=mr, initialTransformNode=start, ctLandmarksNode=ctPoints,
+            mrLandmarksNode=mrPoints, createOutputVolume=False, initializer="deep")
+        self.assertEqual(result.registration.initializer, "given+deep")
+        self.assertLessEqual(result.tre.after["mean_mm"], 3.0)
         self.delayDisplay("Test passed")
 
     def test_blend_mode_sets_purple_ct_and_green_mr_layers(self):

@@ -136,4 +136,4 @@ def test_training_resumes_exactly_and_exports_a_checked_model(tmp_path):
     with pytest.raises(InvalidInputError, match="corrupted or altered"):
         load_registration_model(model_path, "cpu", expected_sha256=digest)
     history = json.loads((tmp_path / "straight" / "history.json").read_text())
-    assert history["config"]["loss"] == "intra" and len(history["validations"]) == 2
+    assert history["config"]["loss"] == "hybrid" and len(history["validations"]) == 2

@@ -136,3 +136,34 @@ def test_loading_refuses_an_altered_shipped_file(tmp_path, monkeypatch):
 
 #: The network alone must at least halve the mean error of random starts on the held-back case.
 AFTER_FRACTION = 0.5
+
+
+def test_logic_register_volumes_with_the_deep_initializer_on_a_real_scene(scene, sample, demo_images):
+    """Through the MRML logic (slicer-core scene): start = 180° about the A–P axis through the CT's centre,
+    as the FFS/HFS patient positions imply; ``initializer="deep"`` corrects it and MI finishes."""
+    import slicer
+    import vtk
+
+    from CTMRFusionLib.logic import CTMRFusionLogic
+    from test_logic_mrml import _markups, _volume
+
+    logic = CTMRFusionLogic(scene)
+    ct, mr = _volume(scene, demo_images[0], "CT"), _volume(scene, demo_images[1], "MR")
+    ct_points, mr_points = _markups(scene, sample.ct_landmarks, "CT-L"), _markups(scene, sample.mr_landmarks, "MR-L")
+    bounds = [0.0] * 6
+    ct.GetRASBounds(bounds)
+    center = [(bounds[0] + bounds[1]) / 2, (bounds[2] + bounds[3]) / 2, (bounds[4] + bounds[5]) / 2]
+    flip = vtk.vtkTransform()
+    flip.Translate(center)
+    flip.RotateY(180.0)
+    flip.Translate([-c for c in center])
+    start = scene.AddNewNodeByClass("vtkMRMLLinearTransformNode", "flip start")
+    start.SetMatrixTransformFromParent(flip.GetMatrix())
+    nodes_before = scene.GetNumberOfNodes()
+    result = logic.registerVolumes(ctVolumeNode=ct, mrVolumeNode=mr, initialTransformNode=start,
+                                   ctLandmarksNode=ct_points, mrLandmarksNode=mr_points, createOutputVolume=False,
+                                   options=RegistrationOptions.from_preset("fast"), initializer="deep")
+    assert result.registration.initializer == "given+deep"
+    assert result.tre.before["mean_mm"] > 50 and result.tre.after["mean_mm"] < 3.5
+    assert scene.GetNumberOfNodes() == nodes_before + 1  # only the output transform node was added
+    assert isinstance(result.transformNode, slicer.vtkMRMLLinearTransformNode)

@@ -21,8 +21,8 @@ def add_train_registration_parser(commands, formatter) -> None:
                             "(e.g. written by 'ctmrfusion register'); repeatable")
     train.add_argument("--features", default="raw",
                        help=f"comma-separated feature channels per modality, from {', '.join(FEATURES)}")
-    train.add_argument("--loss", choices=("intra", "direct"), default="intra",
-                       help="intra: MR↔MR and CT↔CT NCC (the seed's); direct: parameter supervision")
+    train.add_argument("--loss", choices=("intra", "direct", "hybrid"), default="hybrid",
+                       help="intra: MR↔MR and CT↔CT NCC (the seed's); direct: parameter supervision; hybrid: both")
     train.add_argument("--width", type=int, default=8, help="channels of the first convolution block")
     train.add_argument("--grid-size", type=int, default=40, help="network grid side (voxels)")
     train.add_argument("--spacing", type=float, default=8.0, help="network grid voxel size (mm)")

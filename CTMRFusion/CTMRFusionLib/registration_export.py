@@ -82,9 +82,14 @@ def model_card(history: dict, metadata: dict, parameters: int, model_path: Path,
         "noise, cut fields of view (`CTMRFusionLib/registration_samples.py`).",
         "",
         "## Training",
-        "Loss: " + ("the seed's intra-modality similarity — the prediction warps the moved MR back onto the MR and"
-                    " the CT onto the moved CT, scored by 1 − NCC (MR↔MR + CT↔CT); no CT↔MR metric."
-                    if config["loss"] == "intra" else "direct parameter supervision (MSE on the 6 parameters)."),
+        "Loss: " + {
+            "intra": "the seed's intra-modality similarity — the prediction warps the moved MR back onto the MR and"
+                     " the CT onto the moved CT, scored by 1 − NCC (MR↔MR + CT↔CT); no CT↔MR metric.",
+            "direct": "direct parameter supervision (MSE on the 6 parameters, translations in units of 50 mm).",
+            "hybrid": "the seed's intra-modality similarity (the prediction warps the moved MR back onto the MR and"
+                      " the CT onto the moved CT, 1 − NCC, MR↔MR + CT↔CT; no CT↔MR metric) plus direct parameter"
+                      " supervision (MSE on the 6 parameters, translations in units of 50 mm).",
+        }[config["loss"]],
         f"Adam, learning rate {config['learning_rate']:g} with a cosine schedule to 2 %; batch {config['batch_size']};"
         f" {metadata['steps']} steps; seed {config['seed']}; the final weights are exported (no selection on the"
         " validation cases).",
