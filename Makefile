@@ -29,3 +29,4 @@ benchmark: $(BENCH)/.installed $(STAMP)
 	$(BENCH)/bin/python Testing/benchmarks/benchmark_sinc_resampler.py
 	$(BENCH)/bin/python Testing/benchmarks/benchmark_registration.py
 	$(VENV)/bin/python Testing/benchmarks/benchmark_fusion.py
+	$(VENV)/bin/python Testing/benchmarks/benchmark_capture_range.py

@@ -38,7 +38,7 @@ def test_shipped_model_file_card_and_hash(model):
     assert model.sha256 == SHIPPED_SHA256
     card = path.with_suffix(".md").read_text()
     assert SHIPPED_SHA256 in card and "ctmrfusion train-registration" in card
-    assert model.metadata["loss"] in ("intra", "direct") and model.metadata["max_angle_deg"] == 60
+    assert model.metadata["loss"] == "hybrid" and model.metadata["max_angle_deg"] == 60
     # The card's validation numbers are the model's own metadata (both written by the export).
     mean = model.metadata["validation"]["mean_error_mm"]
     assert f"→ {mean:.1f} mm after one pass" in card
@@ -101,7 +101,9 @@ def test_cli_register_with_the_deep_initializer_and_bad_models(tmp_path, sample)
                      "--mr-landmarks", sample.mr_landmarks, "--report", tmp_path / "r.json", "--quiet")
     assert run.returncode == 0, run.stderr
     report = json.loads((tmp_path / "r.json").read_text())
-    assert report["initializer"] == "given+deep" and report["tre"]["after"]["mean_mm"] < 3.5
+    # The start (180° about the origin) is 29 mm off; the fast preset ends at 2.9 mm after the search too.
+    assert report["initializer"] == "given+deep" and report["tre"]["before"]["mean_mm"] > 25
+    assert report["tre"]["after"]["mean_mm"] < 4.0
     broken = tmp_path / "broken.pt"
     data = bytearray(shipped_model_path().read_bytes())
     broken.write_bytes(bytes(data[: len(data) // 3]))

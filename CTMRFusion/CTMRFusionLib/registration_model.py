@@ -18,7 +18,7 @@ from .image_checks import InvalidInputError
 
 MODEL_FILE = "registration_net.pt"
 #: SHA-256 of the shipped ``Resources/Models/registration_net.pt`` (see its model card).
-SHIPPED_SHA256 = ""
+SHIPPED_SHA256 = "6e04dd63752b0746011c700cdbc4d59716900448b5292e0f25db1d701480d5fe"
 MODEL_KIND = "ctmrfusion-registration-net"
 
 
