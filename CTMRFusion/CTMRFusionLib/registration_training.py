@@ -21,7 +21,6 @@ exported (no checkpoint is picked on the validation cases, so their numbers stay
 from __future__ import annotations
 
 import json
-import math
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -208,6 +207,3 @@ def config_from_dict(values: dict) -> RegistrationTrainingConfig:
     values["validation_cases"] = tuple(values["validation_cases"])
     return RegistrationTrainingConfig(**values)
 
-
-def max_angle_rad(config: RegistrationTrainingConfig) -> float:
-    return math.radians(config.max_angle_deg)
