@@ -21,7 +21,8 @@ import torch
 from . import slice_pairs
 from .fusion_losses import LossWeights, supervised_loss, unsupervised_loss
 from .fusion_unet import FusionUNet
-from .training_support import cpu_description, progress_bar, seed_everything, shared_data_relative
+from .training_support import (cpu_description, load_checkpoint, progress_bar, save_checkpoint, seed_everything,
+                               shared_data_relative)
 
 
 @dataclass
@@ -121,12 +122,7 @@ def train(config: TrainingConfig, log: Callable[[str], None] = print, show_progr
     start_epoch = 1
     checkpoint_path = output / "checkpoint.pt"
     if resume and checkpoint_path.is_file():
-        state = torch.load(checkpoint_path, weights_only=False)
-        model.load_state_dict(state["model"])
-        optimizer.load_state_dict(state["optimizer"])
-        scheduler.load_state_dict(state["scheduler"])
-        generator.set_state(state["generator"])
-        torch.set_rng_state(state["torch_rng"])
+        state = load_checkpoint(checkpoint_path, model, optimizer, scheduler, generator)
         history = state["history"]
         start_epoch = state["epoch"] + 1
         log(f"resumed after epoch {state['epoch']}")
@@ -162,10 +158,7 @@ def train(config: TrainingConfig, log: Callable[[str], None] = print, show_progr
         if validation_loss < history["best_loss"]:
             history["best_loss"], history["best_epoch"] = validation_loss, epoch
             torch.save({"model": model.state_dict(), "width": config.width, "epoch": epoch}, output / "best.pt")
-        torch.save({"model": model.state_dict(), "optimizer": optimizer.state_dict(),
-                    "scheduler": scheduler.state_dict(), "generator": generator.get_state(),
-                    "torch_rng": torch.get_rng_state(), "history": history, "epoch": epoch},
-                   checkpoint_path)
+        save_checkpoint(checkpoint_path, model, optimizer, scheduler, generator, history=history, epoch=epoch)
         (output / "history.json").write_text(json.dumps(history, indent=1))
 
     best = torch.load(output / "best.pt", weights_only=False)

@@ -34,7 +34,7 @@ from .intra_modality_loss import intra_modality_loss
 from .registration_net import RegistrationNet
 from .registration_pairs import harvard_pairs, transformed_pair
 from .registration_samples import (MoveRange, body_points, displacement_error, draw_sample, source_cube)
-from .training_support import progress_bar, seed_everything
+from .training_support import load_checkpoint, progress_bar, save_checkpoint, seed_everything
 
 VALIDATION_CASES = ("33", "37")
 LOSSES = ("intra", "direct", "hybrid")
@@ -146,12 +146,7 @@ def train(config: RegistrationTrainingConfig, log: Callable[[str], None] = print
     step = 0
     checkpoint_path = output / "checkpoint.pt"
     if resume and checkpoint_path.is_file():
-        state = torch.load(checkpoint_path, weights_only=False)
-        model.load_state_dict(state["model"])
-        optimizer.load_state_dict(state["optimizer"])
-        scheduler.load_state_dict(state["scheduler"])
-        generator.set_state(state["generator"])
-        torch.set_rng_state(state["torch_rng"])
+        state = load_checkpoint(checkpoint_path, model, optimizer, scheduler, generator)
         history, step = state["history"], state["step"]
         log(f"resumed after step {step}")
 
@@ -181,9 +176,7 @@ def train(config: RegistrationTrainingConfig, log: Callable[[str], None] = print
             log(f"step {step}/{config.steps}: train loss {record['train_loss']:.4f}, validation error "
                 f"{record['mean_error_mm']:.1f} mm (median {record['median_error_mm']:.1f}, "
                 f"{record['within_10mm']:.0%} < 10 mm; start {record['start_mean_error_mm']:.1f}), {seconds:.0f} s")
-            torch.save({"model": model.state_dict(), "optimizer": optimizer.state_dict(),
-                        "scheduler": scheduler.state_dict(), "generator": generator.get_state(),
-                        "torch_rng": torch.get_rng_state(), "history": history, "step": step}, checkpoint_path)
+            save_checkpoint(checkpoint_path, model, optimizer, scheduler, generator, history=history, step=step)
             (output / "history.json").write_text(json.dumps(history, indent=1))
             running, count, started = 0.0, 0, time.perf_counter()
             if config.stop_after and step >= config.stop_after and step < config.steps:
