@@ -9,8 +9,8 @@ import pytest
 
 torch = pytest.importorskip("torch", reason="torch is not installed (pip install -c constraints.txt -e '.[dev]')")
 
-from CTMRFusionLib.fusion_losses import LossWeights, correlation, ssim, unsupervised_loss  # noqa: E402
-from CTMRFusionLib.fusion_training import TrainingConfig, export_best, train  # noqa: E402
+from CTMRFusionLib.fusion_losses import LossWeights, correlation, soft_entropy_bits, ssim, unsupervised_loss  # noqa: E402
+from CTMRFusionLib.fusion_training import TrainingConfig, export_best, initial_weights, train  # noqa: E402
 from CTMRFusionLib.fusion_unet import FusionUNet  # noqa: E402
 from CTMRFusionLib.slice_pairs import find_pairs, load_arrays  # noqa: E402
 from conftest import shared_path  # noqa: E402
@@ -38,6 +38,51 @@ def test_losses_reward_the_right_images():
     good, _ = unsupervised_loss(torch.maximum(ct, mr), ct, mr, weights)
     flat, _ = unsupervised_loss(torch.full_like(ct, 0.5), ct, mr, weights)
     assert float(good) < float(flat)
+
+
+def test_entropy_term_measures_the_body_histogram_and_ignores_the_background():
+    """The differentiable entropy matches the exact 64-bin entropy of bin-centred values, grows as the body's
+    grey levels spread, ignores the background, and its gradient spreads the values."""
+    levels = (torch.arange(64, dtype=torch.float32) + 0.5) / 64  # bin centres: exact two-bin votes
+    spread = levels.repeat(16)[None, None].reshape(1, 1, 32, 32)
+    assert float(soft_entropy_bits(spread, torch.ones_like(spread))[0]) == pytest.approx(6.0, abs=1e-4)
+    two = torch.where(torch.arange(1024).reshape(1, 1, 32, 32) % 2 == 0, levels[10], levels[50])
+    assert float(soft_entropy_bits(two, torch.ones_like(two))[0]) == pytest.approx(1.0, abs=1e-4)
+    # The loss term: only where max(CT, MR) > 4/255; a halo in the background changes nothing.
+    ct = torch.zeros(1, 1, 32, 32)
+    ct[..., 8:24, 8:24] = 0.6
+    mr = ct * 0.5
+    weights = LossWeights(ssim=0, intensity=0, gradient=0, scd=0, entropy=1)
+    fused = ct.clone()
+    fused[..., 8:24, 8:24] = torch.rand(1, 1, 16, 16, generator=torch.Generator().manual_seed(0))
+    haloed = fused.clone()
+    haloed[..., :4, :] = 3 / 255
+    assert float(unsupervised_loss(fused, ct, mr, weights)[0]) == pytest.approx(
+        float(unsupervised_loss(haloed, ct, mr, weights)[0]), abs=1e-6)
+    flat_loss = float(unsupervised_loss(ct, ct, mr, weights)[0])  # one grey level inside the body
+    assert flat_loss == pytest.approx(1.0, abs=0.2) and float(unsupervised_loss(fused, ct, mr, weights)[0]) < 0.1
+    narrow = torch.where(ct > 0, 0.45 + 0.1 * fused, ct).requires_grad_(True)
+    unsupervised_loss(narrow, ct, mr, weights)[0].backward()
+    stepped = (narrow - 0.5 * narrow.grad / narrow.grad.abs().max()).detach()  # one step downhill
+    body = ct > 0
+    assert float(stepped[body].std()) > float(narrow.detach()[body].std())
+
+
+def test_fine_tuning_starts_from_an_exported_model_and_checks_its_width(tmp_path):
+    from CTMRFusionLib.fusion_model import export_torchscript
+
+    model = FusionUNet(4)
+    export_torchscript(model, tmp_path / "m.pt", {"width": 4})
+    state = initial_weights(tmp_path / "m.pt", 4)
+    for key, value in model.state_dict().items():
+        torch.testing.assert_close(state[key], value)
+    with pytest.raises(ValueError, match="width-8"):
+        initial_weights(tmp_path / "m.pt", 8)
+    (tmp_path / "junk.pt").write_bytes(b"not a model")
+    with pytest.raises(ValueError, match="junk.pt holds neither"):
+        initial_weights(tmp_path / "junk.pt", 4)
+    with pytest.raises(FileNotFoundError, match="no file"):
+        initial_weights(tmp_path / "missing.pt", 4)
 
 
 def _config(tmp_path, epochs, **changes):

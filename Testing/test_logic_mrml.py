@@ -44,6 +44,8 @@ def test_register_volumes_on_the_scene_gives_aligned_outputs_and_landmark_tre(sc
     assert result.tre.before["mean_mm"] > 95 and result.tre.after["mean_mm"] <= 2.5
     assert {e.stage for e in events} == {"initialize", "register", "resample"}
     assert events[-1].fraction == pytest.approx(1.0)
+    fractions = [e.fraction for e in events]
+    assert fractions == sorted(fractions), "overall progress must never go back"
     # Inputs untouched.
     for before, node in ((before_ct, ct), (before_mr, mr)):
         np.testing.assert_array_equal(before[0], _snapshot(node)[0])

@@ -71,6 +71,7 @@ def add_train_parser(commands, formatter) -> None:
     train.add_argument("--threads", type=int, default=0, help="torch CPU threads (0: default)")
     train.add_argument("--limit-slices", type=int, default=0, help=argparse.SUPPRESS)
     train.add_argument("--resume", action="store_true", help="continue from OUT/checkpoint.pt")
+    train.add_argument("--init-from", help="fine-tune: start from these weights (TorchScript model or best.pt)")
     train.add_argument("--export", help="after training, write the best model as TorchScript here (+ .md card)")
     train.add_argument("--quiet", action="store_true", help="no progress bar")
 
@@ -89,7 +90,7 @@ def run_train(args) -> None:
         data=args.data, output=args.out, mode=args.mode, targets=args.targets, width=args.width,
         epochs=args.epochs, batch_size=args.batch_size, crop=args.crop, learning_rate=args.lr, seed=args.seed,
         validation_cases=tuple(c.strip() for c in args.validation_cases.split(",") if c.strip()),
-        weights=weights, threads=args.threads, limit_slices=args.limit_slices,
+        weights=weights, threads=args.threads, limit_slices=args.limit_slices, init_from=args.init_from,
     )
     if args.export:
         check_output_path(args.export, [])

@@ -8,6 +8,10 @@ Unsupervised (no fused target; the shipped model's mode), a weighted sum of:
   two; γ = ``gradient_gain`` > 1 asks for slightly crisper edges than either source.
 - ``scd``: 2 − [corr(F − MR, CT) + corr(F − CT, MR)] — the fused image should carry what each source adds
   to the other (sum of correlations of differences, per image).
+- ``entropy``: 1 − H(F | body)/log2(bins) — how far the grey-level histogram of F inside the body
+  (where max(CT, MR) > 4/255) is from using every level evenly, H from a 64-bin histogram with linear
+  two-bin voting so that it has a gradient. It asks for tissue contrast spread over the whole grey range;
+  the background is left out so that it cannot be won with a halo.
 
 Supervised (CT, MR, target triplets): mean |F − T| + (1 − SSIM(F, T)).
 """
@@ -28,6 +32,7 @@ class LossWeights:
     scd: float = 0.5
     min_share: float = 0.0  # κ of the intensity target (not a weight)
     gradient_gain: float = 1.0  # γ of the gradient target (not a weight)
+    entropy: float = 0.0
 
     def as_dict(self) -> dict:
         return asdict(self)
@@ -66,6 +71,23 @@ def correlation(x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
     return (x * y).sum(1) / torch.sqrt((x * x).sum(1) * (y * y).sum(1) + 1e-12)
 
 
+BODY_THRESHOLD = 4.0 / 255.0
+
+
+def soft_entropy_bits(x: torch.Tensor, mask: torch.Tensor, bins: int = 64) -> torch.Tensor:
+    """Entropy (bits) per image (N,) of the values of x in [0, 1] where mask is true, from a histogram with
+    linear (two-bin) voting so that it is differentiable in x."""
+    position = (x.flatten(1).clamp(0, 1) * bins - 0.5).clamp(0, bins - 1)
+    low = position.floor().clamp(max=bins - 2)
+    upper_share = position - low
+    weight = mask.flatten(1).to(x.dtype)
+    histogram = torch.zeros(x.shape[0], bins, device=x.device, dtype=x.dtype)
+    histogram = histogram.scatter_add(1, low.long(), (1 - upper_share) * weight)
+    histogram = histogram.scatter_add(1, low.long() + 1, upper_share * weight)
+    p = histogram / (histogram.sum(dim=1, keepdim=True) + 1e-12)
+    return -(p * torch.log2(p + 1e-12)).sum(dim=1)
+
+
 def unsupervised_loss(fused, ct, mr, weights: LossWeights) -> tuple[torch.Tensor, dict]:
     """Total loss and its terms (floats) for a batch without targets."""
     target = torch.maximum(ct, mr) + weights.min_share * torch.minimum(ct, mr)
@@ -76,6 +98,9 @@ def unsupervised_loss(fused, ct, mr, weights: LossWeights) -> tuple[torch.Tensor
         "gradient": (sobel_magnitude(fused) - edges).abs().mean(),
         "scd": (2 - correlation(fused - mr, ct) - correlation(fused - ct, mr)).mean(),
     }
+    if weights.entropy:
+        body = (torch.maximum(ct, mr) > BODY_THRESHOLD).to(fused.dtype)
+        terms["entropy"] = (1 - soft_entropy_bits(fused, body) / 6.0).mean()  # log2(64) = 6 bits
     total = sum(getattr(weights, name) * value for name, value in terms.items())
     return total, {name: float(value.detach()) for name, value in terms.items()}
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import time
+import warnings
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Callable, Optional
@@ -41,6 +42,7 @@ class TrainingConfig:
     weights: LossWeights = field(default_factory=LossWeights)
     threads: int = 0  # 0: torch's default
     limit_slices: int = 0  # >0: use only this many training slices (smoke tests)
+    init_from: Optional[str] = None  # start from these weights (a TorchScript fusion model or a best.pt)
 
 
 def _load_split(config: TrainingConfig):
@@ -113,6 +115,9 @@ def train(config: TrainingConfig, log: Callable[[str], None] = print, show_progr
         f"({len(validation_set)} slices), mode {config.mode}, width {config.width}")
 
     model = FusionUNet(config.width)
+    if config.init_from:
+        model.load_state_dict(initial_weights(config.init_from, config.width))
+        log(f"starting from the weights of {config.init_from}")
     optimizer = torch.optim.Adam(model.parameters(), lr=config.learning_rate)
     scheduler = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=config.epochs,
                                                            eta_min=config.learning_rate * 0.02)
@@ -168,6 +173,31 @@ def train(config: TrainingConfig, log: Callable[[str], None] = print, show_progr
         f"{k} {v:.3f}" for k, v in history["validation_metrics"].items())))
     (output / "history.json").write_text(json.dumps(history, indent=1))
     return history
+
+
+def initial_weights(path, width: int) -> dict:
+    """State dict to fine-tune from: a ``best.pt``/``checkpoint.pt`` of this trainer or an exported TorchScript
+    fusion model (the shipped one included); its width must be ``width``."""
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"--init-from: no file {path}")
+    state = None
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", DeprecationWarning)
+            state = torch.jit.load(str(path), map_location="cpu").state_dict()
+    except RuntimeError:
+        try:
+            saved = torch.load(path, map_location="cpu", weights_only=False)
+            state = saved.get("model", saved) if isinstance(saved, dict) else None
+        except Exception:  # noqa: BLE001 — any unreadable file gets the same clear message
+            state = None
+    if not isinstance(state, dict):
+        raise ValueError(f"--init-from: {path} holds neither a TorchScript model nor a training checkpoint")
+    expected = FusionUNet(width).state_dict()
+    if {k: tuple(v.shape) for k, v in state.items()} != {k: tuple(v.shape) for k, v in expected.items()}:
+        raise ValueError(f"--init-from: the weights in {path} are not those of a width-{width} fusion U-Net")
+    return state
 
 
 def _config_dict(config: TrainingConfig) -> dict:
@@ -261,4 +291,6 @@ def _command(config: dict) -> str:
              f"--loss-weights '{weights}' --export fusion_unet.pt"]
     if config.get("targets"):
         parts.insert(1, f"--targets {config['targets']}")
+    if config.get("init_from"):
+        parts.insert(1, f"--init-from {shared_data_relative(config['init_from'])}")
     return " \\\n    ".join(parts)

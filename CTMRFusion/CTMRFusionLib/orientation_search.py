@@ -115,12 +115,15 @@ def search_orientation(
     progress: ProgressCallback | None = None,
     cancel: CancelToken | None = None,
     principal_axes_pair: tuple[np.ndarray, np.ndarray] | None = None,
+    base: float = 0.0,
+    share: float = 1.0,
 ) -> tuple[sitk.Euler3DTransform, list[SearchCandidate]]:
     """Best Euler3D start (fixed→moving, LPS, centred on the fixed centroid) and the scored candidates.
 
     ``fixed``/``moving`` should already be on the coarse search grid (``options.search_spacing_mm``), as
     float images with clipped intensities; the centres are the body-mask centroids in LPS mm;
     ``principal_axes_pair``: (fixed, moving) principal axes of the body masks, adding their alignments.
+    Progress events run from ``base`` to ``base + share`` of the whole registration.
     """
     fixed_center = np.asarray(fixed_center_lps, dtype=float)
     base_translation = np.asarray(moving_center_lps, dtype=float) - fixed_center
@@ -134,30 +137,44 @@ def search_orientation(
         candidate = SearchCandidate(rotation, base_translation.copy(), float("nan"))
         candidate.metric = _evaluate(method, fixed, moving, candidate.transform(fixed_center))
         candidates.append(candidate)
-        report(progress, ProgressEvent("initialize", 0.3 * (index + 1) / len(rotations),
+        report(progress, ProgressEvent("initialize", base + share * 0.3 * (index + 1) / len(rotations),
                                        f"Orientation {index + 1}/{len(rotations)}", metric=candidate.metric))
     candidates.sort(key=lambda c: c.metric)
 
-    step = options.search_translation_step_mm
-    offsets = [np.array(o) * step for o in itertools.product((-1.0, 0.0, 1.0), repeat=3)]
     shortlisted: list[SearchCandidate] = []
     for candidate in candidates:  # best first, each more than 40 degrees from those already kept
         if len(shortlisted) == options.search_candidates or not np.isfinite(candidate.metric):
             break
         if all(_angle_between(candidate.rotation, kept.rotation) > 40.0 for kept in shortlisted):
             shortlisted.append(candidate)
+    best_transform = _translate_and_refine(method, fixed, moving, shortlisted, fixed_center, options, fixed_mask,
+                                           progress, cancel, base + 0.3 * share, 0.7 * share)
+    return best_transform, candidates
+
+
+def _best_translation(method, fixed, moving, candidate: SearchCandidate, fixed_center, options, cancel) -> None:
+    """Move ``candidate`` to the best of the 27 translations within ±``search_translation_step_mm`` of its own
+    (each axis −step, 0, +step) by the metric, in place."""
+    step = options.search_translation_step_mm
+    base = candidate.translation_mm.copy()
+    for offset in itertools.product((-step, 0.0, step), repeat=3):
+        if cancel is not None:
+            cancel.raise_if_cancelled()
+        trial = SearchCandidate(candidate.rotation, base + np.array(offset), float("nan"))
+        trial.metric = _evaluate(method, fixed, moving, trial.transform(fixed_center))
+        if trial.metric < candidate.metric:
+            candidate.translation_mm, candidate.metric = trial.translation_mm, trial.metric
+
+
+def _translate_and_refine(method, fixed, moving, shortlisted: list[SearchCandidate], fixed_center, options,
+                          fixed_mask, progress, cancel, base: float = 0.3, share: float = 0.7) -> sitk.Euler3DTransform:
+    """Each shortlisted candidate gets its best translation, then a short optimisation; the lowest final
+    metric wins. Progress runs from ``base`` to ``base + share``."""
     for number, candidate in enumerate(shortlisted):
-        for offset in offsets:
-            if cancel is not None:
-                cancel.raise_if_cancelled()
-            trial = SearchCandidate(candidate.rotation, base_translation + offset, float("nan"))
-            trial.metric = _evaluate(method, fixed, moving, trial.transform(fixed_center))
-            if trial.metric < candidate.metric:
-                candidate.translation_mm, candidate.metric = trial.translation_mm, trial.metric
-        report(progress, ProgressEvent("initialize", 0.3 + 0.3 * (number + 1) / len(shortlisted),
+        _best_translation(method, fixed, moving, candidate, fixed_center, options, cancel)
+        report(progress, ProgressEvent("initialize", base + share * 0.4 * (number + 1) / len(shortlisted),
                                        f"Translations for candidate {number + 1}/{len(shortlisted)}",
                                        metric=candidate.metric))
-
     best_transform, best_metric = None, float("inf")
     for number, candidate in enumerate(shortlisted):
         if cancel is not None:
@@ -165,11 +182,40 @@ def search_orientation(
         refined, metric = _refine(fixed, moving, candidate.transform(fixed_center), options, fixed_mask, cancel)
         if metric < best_metric:
             best_transform, best_metric = refined, metric
-        report(progress, ProgressEvent("initialize", 0.6 + 0.4 * (number + 1) / len(shortlisted),
+        report(progress, ProgressEvent("initialize", base + share * (0.4 + 0.6 * (number + 1) / len(shortlisted)),
                                        f"Refined candidate {number + 1}/{len(shortlisted)}", metric=metric))
     if best_transform is None:
         raise RuntimeError("No orientation candidate overlapped the fixed image.")
-    return best_transform, candidates
+    return best_transform
+
+
+def polish_start(fixed: sitk.Image, moving: sitk.Image, start: sitk.Euler3DTransform, options,
+                 fixed_mask: sitk.Image | None = None, progress: ProgressCallback | None = None,
+                 cancel: CancelToken | None = None, base: float = 0.0, share: float = 1.0) -> sitk.Euler3DTransform:
+    """The search's last stages around one given start (the deep initializer's answer): its rotation and its
+    tilts by ±``deep_polish_angle_deg`` about each axis are scored by MI, the best ``deep_polish_candidates``
+    get the best of 27 translations (±``search_translation_step_mm``) and a short coarse-grid optimisation,
+    and the lowest final metric wins. ``fixed``/``moving`` on the search grid as for
+    :func:`search_orientation`; ``start`` fixed→moving (LPS), its centre kept."""
+    center = np.array(start.GetCenter())
+    rotation = np.array(start.GetMatrix()).reshape(3, 3)
+    translation = np.array(start.GetTranslation())
+    method = _metric_method(options, fixed_mask)
+    tilts = [np.eye(3)] + [_rotation_about_axis(axis, np.deg2rad(sign * options.deep_polish_angle_deg))
+                           for axis in range(3) for sign in (1.0, -1.0)]
+    candidates = []
+    for tilt in tilts:
+        if cancel is not None:
+            cancel.raise_if_cancelled()
+        candidate = SearchCandidate(rotation @ tilt, translation.copy(), float("nan"))
+        candidate.metric = _evaluate(method, fixed, moving, candidate.transform(center))
+        candidates.append(candidate)
+    candidates.sort(key=lambda c: c.metric)
+    shortlisted = [c for c in candidates[: options.deep_polish_candidates] if np.isfinite(c.metric)]
+    if not shortlisted:
+        return sitk.Euler3DTransform(start)
+    return _translate_and_refine(method, fixed, moving, shortlisted, center, options, fixed_mask, progress, cancel,
+                                 base, share)
 
 
 def _refine(fixed, moving, start, options, fixed_mask, cancel) -> tuple[sitk.Euler3DTransform, float]:

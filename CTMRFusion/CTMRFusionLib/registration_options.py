@@ -40,7 +40,10 @@ class RegistrationOptions:
     "geometry" (image centres) or "identity"; "deep" (needs torch) lets the registration network
     (:mod:`deep_initializer`) correct the start — the given initial transform, else the "moments" alignment —
     in ``deep_passes`` passes; it covers starts within about ±60° / ±60 mm of the truth, not flipped patient
-    orientations. ``deep_model``: a TorchScript registration network to use instead of the shipped one
+    orientations. ``deep_polish`` (default on) then gives the network's answer the search's last stage: the
+    best of 27 translations within ±``search_translation_step_mm`` and a short MI optimisation on the
+    ``search_spacing_mm`` grid (about 1 s), which takes it from the network's ~10 mm into MI's own basin.
+    ``deep_model``: a TorchScript registration network to use instead of the shipped one
     ("" = shipped, hash-checked), on ``deep_device`` ("auto", "cpu", "cuda").
     """
 
@@ -69,6 +72,9 @@ class RegistrationOptions:
     deep_model: str = ""
     deep_passes: int = 2
     deep_device: str = "auto"
+    deep_polish: bool = True
+    deep_polish_angle_deg: float = 10.0
+    deep_polish_candidates: int = 3
 
     def __post_init__(self) -> None:
         self.level_spacings_mm = tuple(float(v) for v in self.level_spacings_mm)
@@ -98,6 +104,8 @@ class RegistrationOptions:
             (self.search_candidates >= 1, "search_candidates must be >= 1"),
             (0 <= self.search_angle_deg < 45, "search_angle_deg must be in [0, 45)"),
             (1 <= self.deep_passes <= 5, "deep_passes must be in 1..5"),
+            (self.deep_polish_candidates >= 1, "deep_polish_candidates must be >= 1"),
+            (0 <= self.deep_polish_angle_deg < 45, "deep_polish_angle_deg must be in [0, 45)"),
             (self.final_interpolator in INTERPOLATORS, f"final_interpolator must be one of {INTERPOLATORS}"),
         ]
         for ok, message in checks:

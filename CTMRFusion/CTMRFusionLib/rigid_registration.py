@@ -16,7 +16,7 @@ import SimpleITK as sitk
 from . import body_mask as masks
 from .frames import matrix_to_sitk_euler, sitk_transform_to_matrix
 from .image_checks import InvalidInputError, check_volume
-from .orientation_search import principal_axes, search_orientation
+from .orientation_search import polish_start, principal_axes, search_orientation
 from .progress import CancelToken, Cancelled, ProgressCallback, ProgressEvent, report
 from .pyramid import resample_to_spacing
 from .registration_options import RegistrationOptions
@@ -109,16 +109,21 @@ def overlap_fraction(fixed_mask: sitk.Image, moving: sitk.Image, transform: sitk
     return float(inside.mean())
 
 
+def _on_search_grid(fixed, moving, options) -> tuple[sitk.Image, sitk.Image]:
+    """Both images smoothed and resampled to the orientation search's ``search_spacing_mm`` grid."""
+    return tuple(resample_to_spacing(image, options.search_spacing_mm, options.search_spacing_mm * 2 / 3)
+                 for image in (fixed, moving))
+
+
 def _initial_transform(kind, fixed, moving, fixed_mask, fixed_shape_mask, moving_shape_mask, fixed_center,
                        moving_center, options, progress, cancel) -> sitk.Euler3DTransform:
     euler = sitk.Euler3DTransform()
     euler.SetCenter(fixed_center.tolist())
     if kind == "search":
-        coarse_fixed = resample_to_spacing(fixed, options.search_spacing_mm, options.search_spacing_mm * 2 / 3)
-        coarse_moving = resample_to_spacing(moving, options.search_spacing_mm, options.search_spacing_mm * 2 / 3)
+        coarse_fixed, coarse_moving = _on_search_grid(fixed, moving, options)
         axes = (principal_axes(fixed_shape_mask), principal_axes(moving_shape_mask))
         euler, _ = search_orientation(coarse_fixed, coarse_moving, fixed_center, moving_center, options,
-                                      _on_grid(fixed_mask, coarse_fixed), progress, cancel, axes)
+                                      _on_grid(fixed_mask, coarse_fixed), progress, cancel, axes, share=_INIT_SHARE)
     elif kind == "moments":
         euler.SetTranslation((moving_center - fixed_center).tolist())
     elif kind == "geometry":
@@ -134,13 +139,13 @@ def _deep_start(fixed, moving, start, fixed_center, options, progress, timings) 
     from .deep_initializer import deep_initial_transform  # noqa: PLC0415 — torch only when asked for
     from .registration_model import load_registration_model  # noqa: PLC0415
 
-    report(progress, ProgressEvent("initialize", 0.05, "Deep initializer: loading the network"))
+    report(progress, ProgressEvent("initialize", 0.02, "Deep initializer: loading the network"))
     model = load_registration_model(options.deep_model or None, options.deep_device)
-    report(progress, ProgressEvent("initialize", 0.15, f"Deep initializer on {model.device}"))
+    report(progress, ProgressEvent("initialize", 0.05, f"Deep initializer on {model.device}"))
     corrected, deep_timings = deep_initial_transform(fixed, moving, start, fixed_center, model, options.deep_passes)
     timings["deep_network"] = deep_timings["network"]
     timings["deep_total"] = deep_timings["total"]
-    report(progress, ProgressEvent("initialize", _INIT_SHARE, "Deep initializer done"))
+    report(progress, ProgressEvent("initialize", 0.5 * _INIT_SHARE, "Deep initializer: network done"))
     return corrected
 
 
@@ -202,6 +207,12 @@ def register_rigid(
                                    progress, cancel)
     if deep:
         start = _deep_start(fixed, moving, start, fixed_center, options, progress, timings)
+        if options.deep_polish:
+            polish_tick = time.perf_counter()
+            coarse_fixed, coarse_moving = _on_search_grid(fixed_float, moving_float, options)
+            start = polish_start(coarse_fixed, coarse_moving, start, options, _on_grid(metric_mask, coarse_fixed),
+                                 progress, cancel, base=0.5 * _INIT_SHARE, share=0.5 * _INIT_SHARE)
+            timings["deep_polish"] = time.perf_counter() - polish_tick
     timings["initialize"] = time.perf_counter() - tick
     overlap = overlap_fraction(centroid_mask_fixed, moving, start)
     if overlap < _MIN_OVERLAP:

@@ -7,7 +7,9 @@ run from each with:
 
 * ``MI only`` — the "moments" initializer (body centroids aligned, no rotation) then Mattes-MI;
 * ``search + MI`` — the default orientation search, then Mattes-MI;
-* ``deep + MI`` — the registration network corrects the moments start (2 passes), then Mattes-MI.
+* ``deep + MI`` — the registration network corrects the moments start (2 passes), the search's last stage
+  polishes that (27 translations, a short coarse MI optimisation), then Mattes-MI;
+* ``deep (network only) + MI`` — the same without the polish (``deep_polish=False``).
 
 Truth A: Harvard stacks are co-registered (A = identity); for the MRI-DIR phantom A is the rigid fit to its 14
 verified landmark pairs. A start is *captured* when the registration ends within 2 mm (mean distance over the
@@ -19,7 +21,7 @@ preset for all. The network never trained on Harvard cases 33 and 37; the
 MRI-DIR pair was one of its training cases.
 
 Usage: python Testing/benchmarks/benchmark_capture_range.py [--starts 50] [--cases 33 37 mri_dir]
-       [--methods mi search deep] [--markdown FILE] [--json FILE]
+       [--methods mi search deep deep_unpolished] [--markdown FILE] [--json FILE]
 """
 
 from __future__ import annotations
@@ -54,7 +56,12 @@ from CTMRFusionLib.slice_pairs import find_pairs, load_arrays  # noqa: E402
 
 CAPTURED_MM = 2.0
 CASE_PRESETS = {"mri_dir": "fast"}
-METHODS = {"mi": ("MI only", "moments"), "search": ("search + MI", "search"), "deep": ("deep + MI", "deep")}
+METHODS = {  # label, registration options
+    "mi": ("MI only", {"initializer": "moments"}),
+    "search": ("search + MI", {"initializer": "search"}),
+    "deep": ("deep + MI", {"initializer": "deep"}),
+    "deep_unpolished": ("deep (network only) + MI", {"initializer": "deep", "deep_polish": False}),
+}
 
 
 def load_case(name: str) -> dict:
@@ -105,7 +112,7 @@ def run_case(name: str, starts: int, methods: list[str], seed: int = 0, deep_mod
         for method in methods:
             tick = time.perf_counter()
             try:
-                result = register_rigid(case["ct"], moved_mr, base.replace(initializer=METHODS[method][1]))
+                result = register_rigid(case["ct"], moved_mr, base.replace(**METHODS[method][1]))
                 error = mean_distance(sitk_transform_to_matrix(result.transform), reference, points)
                 timings = result.timings
             except ValueError as failure:  # e.g. the images stopped overlapping: a failed start
@@ -125,7 +132,7 @@ def summary_rows(all_results: dict) -> list[list[str]]:
     for name, case in all_results.items():
         for method, values in case["methods"].items():
             errors = np.array(values["errors"])
-            network = np.nanmedian(values["network_seconds"]) if method == "deep" else float("nan")
+            network = np.nanmedian(values["network_seconds"]) if method.startswith("deep") else float("nan")
             rows.append([
                 f"{name} ({case['preset']})", METHODS[method][0], str(len(errors)),
                 f"{np.mean(errors < CAPTURED_MM):.0%}",
