@@ -8,6 +8,8 @@ Unsupervised (no fused target; the shipped model's mode), a weighted sum of:
   two; γ = ``gradient_gain`` > 1 asks for slightly crisper edges than either source.
 - ``scd``: 2 − [corr(F − MR, CT) + corr(F − CT, MR)] — the fused image should carry what each source adds
   to the other (sum of correlations of differences, per image).
+- ``edges``: 1 − Q^AB/F(F), a differentiable Xydeas–Petrović edge preservation (:func:`edge_preservation`):
+  each source's edges kept at their own strength and orientation, weighted by how strong they are.
 - ``entropy``: 1 − H(F | body)/log2(bins) — how far the grey-level histogram of F inside the body
   (where max(CT, MR) > 4/255) is from using every level evenly, H from a 64-bin histogram with linear
   two-bin voting so that it has a gradient. It asks for tissue contrast spread over the whole grey range;
@@ -33,6 +35,7 @@ class LossWeights:
     min_share: float = 0.0  # κ of the intensity target (not a weight)
     gradient_gain: float = 1.0  # γ of the gradient target (not a weight)
     entropy: float = 0.0
+    edges: float = 0.0
 
     def as_dict(self) -> dict:
         return asdict(self)
@@ -57,11 +60,35 @@ def ssim(x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
     return ssim_map.flatten(1).mean(dim=1)
 
 
-def sobel_magnitude(x: torch.Tensor) -> torch.Tensor:
+def sobel_xy(x: torch.Tensor) -> torch.Tensor:
+    """Sobel derivatives (N, 2, H, W): along x (columns) then y (rows); replicated borders."""
     kx = torch.tensor([[-1.0, 0.0, 1.0], [-2.0, 0.0, 2.0], [-1.0, 0.0, 1.0]], device=x.device, dtype=x.dtype)
     kernels = torch.stack([kx, kx.t()])[:, None]
-    g = F.conv2d(F.pad(x, [1, 1, 1, 1], mode="replicate"), kernels)
+    return F.conv2d(F.pad(x, [1, 1, 1, 1], mode="replicate"), kernels)
+
+
+def sobel_magnitude(x: torch.Tensor) -> torch.Tensor:
+    g = sobel_xy(x)
     return torch.sqrt(g[:, :1] ** 2 + g[:, 1:] ** 2 + 1e-12)
+
+
+def edge_preservation(fused: torch.Tensor, a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
+    """Differentiable Q^AB/F (Xydeas & Petrović 2000) per image (N,): how well F keeps each source's Sobel
+    edges — strength ratio and line orientation through the same sigmoids as the metric — weighted by the
+    sources' edge strengths. Equals ``fusion_metrics.qabf`` up to the smoothing constants."""
+    g_f = sobel_xy(fused)
+    m_f = torch.sqrt((g_f ** 2).sum(1) + 1e-12)
+    preserved, total = 0.0, 0.0
+    for source in (a, b):
+        g_s = sobel_xy(source)
+        m_s = torch.sqrt((g_s ** 2).sum(1) + 1e-12)
+        ratio = torch.minimum(m_s, m_f) / torch.maximum(m_s, m_f)
+        cosine = ((g_s * g_f).sum(1).abs() / (m_s * m_f)).clamp(max=1 - 1e-6)
+        agreement = 1 - torch.arccos(cosine) / (torch.pi / 2)  # 1: same line, 0: perpendicular
+        q = (0.9994 * torch.sigmoid(15.0 * (ratio - 0.5))) * (0.9879 * torch.sigmoid(22.0 * (agreement - 0.8)))
+        preserved = preserved + (q * m_s).flatten(1).sum(1)
+        total = total + m_s.flatten(1).sum(1)
+    return preserved / (total + 1e-12)
 
 
 def correlation(x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
@@ -98,6 +125,8 @@ def unsupervised_loss(fused, ct, mr, weights: LossWeights) -> tuple[torch.Tensor
         "gradient": (sobel_magnitude(fused) - edges).abs().mean(),
         "scd": (2 - correlation(fused - mr, ct) - correlation(fused - ct, mr)).mean(),
     }
+    if weights.edges:
+        terms["edges"] = (1 - edge_preservation(fused, ct, mr)).mean()
     if weights.entropy:
         body = (torch.maximum(ct, mr) > BODY_THRESHOLD).to(fused.dtype)
         terms["entropy"] = (1 - soft_entropy_bits(fused, body) / 6.0).mean()  # log2(64) = 6 bits

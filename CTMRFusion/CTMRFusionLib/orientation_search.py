@@ -192,30 +192,47 @@ def _translate_and_refine(method, fixed, moving, shortlisted: list[SearchCandida
 def polish_start(fixed: sitk.Image, moving: sitk.Image, start: sitk.Euler3DTransform, options,
                  fixed_mask: sitk.Image | None = None, progress: ProgressCallback | None = None,
                  cancel: CancelToken | None = None, base: float = 0.0, share: float = 1.0) -> sitk.Euler3DTransform:
-    """The search's last stages around one given start (the deep initializer's answer): its rotation and its
-    tilts by ±``deep_polish_angle_deg`` about each axis are scored by MI, the best ``deep_polish_candidates``
-    get the best of 27 translations (±``search_translation_step_mm``) and a short coarse-grid optimisation,
-    and the lowest final metric wins. ``fixed``/``moving`` on the search grid as for
-    :func:`search_orientation`; ``start`` fixed→moving (LPS), its centre kept."""
+    """The search's last stages around one given start (the deep initializer's answer), in
+    ``deep_polish_rounds`` rounds. Round 1: the start's rotation and its tilts by ±``deep_polish_angle_deg``
+    about each axis are scored by MI, the best ``deep_polish_candidates`` get the best of 27 translations
+    (±``search_translation_step_mm``) and a short coarse-grid optimisation, and the lowest final metric wins.
+    Each further round starts from the winner with half the tilt, 0.4× the translation step and one
+    candidate (it leaves shallow coarse optima that the 6 mm grid has next to each other).
+    ``fixed``/``moving`` on the search grid as for :func:`search_orientation`; ``start`` fixed→moving (LPS),
+    its centre kept."""
+    current = sitk.Euler3DTransform(start)
+    rounds = options.deep_polish_rounds
+    for number in range(rounds):
+        current = _polish_round(fixed, moving, current, options, fixed_mask, progress, cancel,
+                                angle_deg=options.deep_polish_angle_deg * 0.5 ** number,
+                                step_mm=options.search_translation_step_mm * 0.4 ** number,
+                                candidates=options.deep_polish_candidates if number == 0 else 1,
+                                base=base + share * number / rounds, share=share / rounds)
+    return current
+
+
+def _polish_round(fixed, moving, start, options, fixed_mask, progress, cancel, angle_deg, step_mm, candidates,
+                  base, share) -> sitk.Euler3DTransform:
     center = np.array(start.GetCenter())
     rotation = np.array(start.GetMatrix()).reshape(3, 3)
     translation = np.array(start.GetTranslation())
+    round_options = options.replace(search_translation_step_mm=step_mm)
     method = _metric_method(options, fixed_mask)
-    tilts = [np.eye(3)] + [_rotation_about_axis(axis, np.deg2rad(sign * options.deep_polish_angle_deg))
+    tilts = [np.eye(3)] + [_rotation_about_axis(axis, np.deg2rad(sign * angle_deg))
                            for axis in range(3) for sign in (1.0, -1.0)]
-    candidates = []
+    scored = []
     for tilt in tilts:
         if cancel is not None:
             cancel.raise_if_cancelled()
         candidate = SearchCandidate(rotation @ tilt, translation.copy(), float("nan"))
         candidate.metric = _evaluate(method, fixed, moving, candidate.transform(center))
-        candidates.append(candidate)
-    candidates.sort(key=lambda c: c.metric)
-    shortlisted = [c for c in candidates[: options.deep_polish_candidates] if np.isfinite(c.metric)]
+        scored.append(candidate)
+    scored.sort(key=lambda c: c.metric)
+    shortlisted = [c for c in scored[:candidates] if np.isfinite(c.metric)]
     if not shortlisted:
         return sitk.Euler3DTransform(start)
-    return _translate_and_refine(method, fixed, moving, shortlisted, center, options, fixed_mask, progress, cancel,
-                                 base, share)
+    return _translate_and_refine(method, fixed, moving, shortlisted, center, round_options, fixed_mask, progress,
+                                 cancel, base, share)
 
 
 def _refine(fixed, moving, start, options, fixed_mask, cancel) -> tuple[sitk.Euler3DTransform, float]:

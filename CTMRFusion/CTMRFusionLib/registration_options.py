@@ -75,6 +75,7 @@ class RegistrationOptions:
     deep_polish: bool = True
     deep_polish_angle_deg: float = 10.0
     deep_polish_candidates: int = 3
+    deep_polish_rounds: int = 2
 
     def __post_init__(self) -> None:
         self.level_spacings_mm = tuple(float(v) for v in self.level_spacings_mm)
@@ -105,6 +106,7 @@ class RegistrationOptions:
             (0 <= self.search_angle_deg < 45, "search_angle_deg must be in [0, 45)"),
             (1 <= self.deep_passes <= 5, "deep_passes must be in 1..5"),
             (self.deep_polish_candidates >= 1, "deep_polish_candidates must be >= 1"),
+            (1 <= self.deep_polish_rounds <= 4, "deep_polish_rounds must be in 1..4"),
             (0 <= self.deep_polish_angle_deg < 45, "deep_polish_angle_deg must be in [0, 45)"),
             (self.final_interpolator in INTERPOLATORS, f"final_interpolator must be one of {INTERPOLATORS}"),
         ]
