@@ -40,9 +40,12 @@ class RegistrationOptions:
     "geometry" (image centres) or "identity"; "deep" (needs torch) lets the registration network
     (:mod:`deep_initializer`) correct the start — the given initial transform, else the "moments" alignment —
     in ``deep_passes`` passes; it covers starts within about ±60° / ±60 mm of the truth, not flipped patient
-    orientations. ``deep_polish`` (default on) then gives the network's answer the search's last stage: the
-    best of 27 translations within ±``search_translation_step_mm`` and a short MI optimisation on the
-    ``search_spacing_mm`` grid (about 1 s), which takes it from the network's ~10 mm into MI's own basin.
+    orientations. ``deep_polish`` (default on) then gives the network's answer the search's last stages on
+    the ``search_spacing_mm`` grid: its rotation and its tilts by ±``deep_polish_angle_deg`` are scored by
+    MI, and the best ``deep_polish_candidates`` get the best of 27 translations
+    (±``search_translation_step_mm``) and a short MI optimisation each; ``deep_polish_rounds`` − 1 further
+    rounds repeat this from the winner with half the tilt, 0.4× the step and one candidate (2–4 s in all).
+    This takes the network's ~10 mm answer into MI's own basin.
     ``deep_model``: a TorchScript registration network to use instead of the shipped one
     ("" = shipped, hash-checked), on ``deep_device`` ("auto", "cpu", "cuda").
     """
@@ -75,7 +78,7 @@ class RegistrationOptions:
     deep_polish: bool = True
     deep_polish_angle_deg: float = 10.0
     deep_polish_candidates: int = 3
-    deep_polish_rounds: int = 2
+    deep_polish_rounds: int = 3
 
     def __post_init__(self) -> None:
         self.level_spacings_mm = tuple(float(v) for v in self.level_spacings_mm)

@@ -91,12 +91,12 @@ def mean_distance(a: np.ndarray, b: np.ndarray, points: np.ndarray) -> float:
 
 
 def run_case(name: str, starts: int, methods: list[str], seed: int = 0, deep_model: str = "",
-             preset: str = "") -> dict:
+             preset: str = "", overrides: dict | None = None) -> dict:
     case = load_case(name)
     mask = body_mask(case["ct"])
     center, points = mask_centroid_lps(mask), mask_points_lps(mask, 3000)
     preset = preset or CASE_PRESETS.get(name, "default")
-    base = RegistrationOptions.from_preset(preset).replace(deep_model=deep_model)
+    base = RegistrationOptions.from_preset(preset).replace(deep_model=deep_model, **(overrides or {}))
     optimum = sitk_transform_to_matrix(register_rigid(case["ct"], case["mr"], base,
                                                       initial_transform=matrix_to_sitk_affine(case["truth"])).transform)
     optimum_error = mean_distance(optimum, case["truth"], points)
@@ -151,13 +151,21 @@ def main(argv=None) -> int:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--preset", default="", help="one MI preset for all cases (default: default; fast for mri_dir)")
     parser.add_argument("--deep-model", default="", help="registration network file (default: the shipped one)")
+    parser.add_argument("--option", action="append", default=[], metavar="NAME=VALUE",
+                        help="override a RegistrationOptions field for every method (ablations), e.g. "
+                             "deep_polish_rounds=3; repeatable")
     parser.add_argument("--markdown", help="also write the table here")
     parser.add_argument("--json", help="also write every error and time here")
     args = parser.parse_args(argv)
     if any(c != "mri_dir" for c in args.cases) and not (SHARED_DATA / "harvard_ctmri").is_dir():
         print(f"Harvard cases need {SHARED_DATA / 'harvard_ctmri'}; not found.", file=sys.stderr)
         return 1
-    all_results = {name: run_case(name, args.starts, args.methods, args.seed, args.deep_model, args.preset) for name in args.cases}
+    overrides = {}
+    for item in args.option:
+        key, _, value = item.partition("=")
+        overrides[key] = json.loads(value) if value not in ("True", "False") else value == "True"
+    all_results = {name: run_case(name, args.starts, args.methods, args.seed, args.deep_model, args.preset, overrides)
+                   for name in args.cases}
     columns = ["case (MI preset)", "method", "starts", "captured", "median error (mm)", "mean start error (mm)",
                "MI optimum vs truth (mm)",
                "median wall (s)", "median init (s)", "network (ms)"]
