@@ -6,6 +6,8 @@ body-mask centroids and scores, by Mattes MI on a coarse grid, a set of candidat
 the 24 axis-aligned rotations, each also tilted by ±``search_angle_deg`` about each axis, and the rotations
 that align the two masks' principal axes. The best few distinct candidates (more than 40° apart) get a
 small grid of translations and a short optimisation each; the lowest final metric wins.
+:func:`polish_start` runs those last stages (tilts, translations, short optimisation) around one given
+start, in rounds of shrinking size: the deep initializer's finish.
 """
 
 from __future__ import annotations
