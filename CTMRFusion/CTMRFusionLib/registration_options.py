@@ -78,7 +78,7 @@ class RegistrationOptions:
     deep_polish: bool = True
     deep_polish_angle_deg: float = 10.0
     deep_polish_candidates: int = 3
-    deep_polish_rounds: int = 3
+    deep_polish_rounds: int = 4
 
     def __post_init__(self) -> None:
         self.level_spacings_mm = tuple(float(v) for v in self.level_spacings_mm)
