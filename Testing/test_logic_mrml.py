@@ -44,7 +44,6 @@ def test_register_volumes_on_the_scene_gives_aligned_outputs_and_landmark_tre(sc
     assert result.tre.before["mean_mm"] > 95 and result.tre.after["mean_mm"] <= 2.5
     assert {e.stage for e in events} == {"initialize", "register", "resample"}
     assert events[-1].fraction == pytest.approx(1.0)
-    fractions = [e.fraction for e in events]
     # Each work function's fraction (the registration's, then the resampling's) never goes back.
     for job in ({"initialize", "register"}, {"resample"}):
         steps = [e for e in events if e.stage in job]

@@ -65,15 +65,20 @@ def principal_axes(mask: sitk.Image) -> np.ndarray:
     return vectors[:, ::-1]
 
 
-def candidate_rotations(angle_deg: float, fixed_axes: np.ndarray | None = None,
-                        moving_axes: np.ndarray | None = None) -> list[np.ndarray]:
-    """Rotations (fixed→moving, LPS) to score: axis-aligned, their tilts by ±angle, principal-axes fits."""
+def _tilts(angle_deg: float) -> list[np.ndarray]:
+    """The identity and, for an angle > 0, the rotations by ±``angle_deg`` about each axis."""
     tilts = [np.eye(3)]
     if angle_deg > 0:
         for axis in range(3):
             for sign in (1.0, -1.0):
                 tilts.append(_rotation_about_axis(axis, sign * np.deg2rad(angle_deg)))
-    rotations = [base @ tilt for base in axis_aligned_rotations() for tilt in tilts]
+    return tilts
+
+
+def candidate_rotations(angle_deg: float, fixed_axes: np.ndarray | None = None,
+                        moving_axes: np.ndarray | None = None) -> list[np.ndarray]:
+    """Rotations (fixed→moving, LPS) to score: axis-aligned, their tilts by ±angle, principal-axes fits."""
+    rotations = [base @ tilt for base in axis_aligned_rotations() for tilt in _tilts(angle_deg)]
     if fixed_axes is not None and moving_axes is not None:
         for signs in itertools.product((1.0, -1.0), repeat=3):
             rotation = moving_axes @ np.diag(signs) @ fixed_axes.T
@@ -220,10 +225,8 @@ def _polish_round(fixed, moving, start, options, fixed_mask, progress, cancel, a
     translation = np.array(start.GetTranslation())
     round_options = options.replace(search_translation_step_mm=step_mm)
     method = _metric_method(options, fixed_mask)
-    tilts = [np.eye(3)] + [_rotation_about_axis(axis, np.deg2rad(sign * angle_deg))
-                           for axis in range(3) for sign in (1.0, -1.0)]
     scored = []
-    for tilt in tilts:
+    for tilt in _tilts(angle_deg):
         if cancel is not None:
             cancel.raise_if_cancelled()
         candidate = SearchCandidate(rotation @ tilt, translation.copy(), float("nan"))

@@ -7,8 +7,9 @@ run from each with:
 
 * ``MI only`` — the "moments" initializer (body centroids aligned, no rotation) then Mattes-MI;
 * ``search + MI`` — the default orientation search, then Mattes-MI;
-* ``deep + MI`` — the registration network corrects the moments start (2 passes), the search's last stage
-  polishes that (27 translations, a short coarse MI optimisation), then Mattes-MI;
+* ``deep + MI`` — the registration network corrects the moments start (2 passes), the search's last stages
+  polish that in ``deep_polish_rounds`` rounds (tilts, 27 translations, a short coarse MI optimisation),
+  then Mattes-MI;
 * ``deep (network only) + MI`` — the same without the polish (``deep_polish=False``).
 
 Truth A: Harvard stacks are co-registered (A = identity); for the MRI-DIR phantom A is the rigid fit to its 14
