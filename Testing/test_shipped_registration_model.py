@@ -12,9 +12,10 @@ import SimpleITK as sitk
 torch = pytest.importorskip("torch", reason="torch is not installed")
 
 from CTMRFusionLib.body_mask import body_mask, mask_centroid_lps, mask_points_lps  # noqa: E402
-from CTMRFusionLib.deep_initializer import deep_initial_transform  # noqa: E402
+from CTMRFusionLib.deep_initializer import deep_initial_transform, deep_initial_transforms  # noqa: E402
 from CTMRFusionLib.frames import matrix_to_sitk_affine, sitk_transform_to_matrix  # noqa: E402
 from CTMRFusionLib.image_checks import InvalidInputError  # noqa: E402
+from CTMRFusionLib.orientation_search import tilt_rotations  # noqa: E402
 from CTMRFusionLib.landmarks import (fit_rigid_transform, match_landmarks, read_landmarks,  # noqa: E402
                                      target_registration_error)
 from CTMRFusionLib.registration_model import SHIPPED_SHA256, load_registration_model, shipped_model_path  # noqa: E402
@@ -124,6 +125,37 @@ def test_deep_initializer_then_mi_recovers_a_large_move_of_the_bundled_pair(samp
     assert result.initializer == "deep" and 0 < result.timings["deep_network"] < 2.0
 
 
+def test_restarts_rescue_a_start_the_network_misreads(sample, demo_images, model):
+    """The bundled pair, truth = the landmark fit, started 75° and 92 mm off (start 15 of the capture benchmark:
+    51°, 56°, −58° and 44, 58, 55 mm about the CT body centroid, near a corner of the ±60° / ±60 mm box). From
+    this start the network and the polish end in a wrong basin; with ``deep_restart_angle_deg`` = 30 one of
+    the six turned starts is read right and the polish picks it by MI. Only the start handed to the MI
+    pyramid is compared with the truth (the 6 mm level runs). The seven answers of
+    ``deep_initial_transforms`` include the single-start answer unchanged."""
+    ct, mr = demo_images
+    _, ct_points, mr_points = match_landmarks(read_landmarks(sample.ct_landmarks), read_landmarks(sample.mr_landmarks))
+    truth = sitk_transform_to_matrix(fit_rigid_transform(ct_points, mr_points))
+    mask = body_mask(ct)
+    center, points = mask_centroid_lps(mask), mask_points_lps(mask, 2000)
+    start = truth @ rigid_matrix((51.3, 56.2, -58.2), (43.6, 57.7, 54.9), center)
+    moved = move_header(mr, np.linalg.inv(start))  # truth in the moved frame: start⁻¹ ∘ truth
+    reference = np.linalg.inv(start) @ truth
+    options = RegistrationOptions(initializer="deep", level_spacings_mm=(6.0,), smoothing_sigmas_mm=(4.0,))
+    errors = {}
+    for angle in (0.0, 30.0):
+        result = register_rigid(ct, moved, options.replace(deep_restart_angle_deg=angle))
+        errors[angle] = _distance(sitk_transform_to_matrix(result.initial_transform), reference, points)
+    # Measured: 66 mm without restarts, 1.5 mm with.
+    assert errors[0.0] > 20 and errors[30.0] < 5, errors
+    moments = sitk_transform_to_matrix(sitk.CenteredTransformInitializer(
+        ct, moved, sitk.Euler3DTransform(center.tolist()), sitk.CenteredTransformInitializerFilter.MOMENTS))
+    single, _ = deep_initial_transform(ct, moved, matrix_to_sitk_affine(moments), center, model)
+    answers, _ = deep_initial_transforms(ct, moved, matrix_to_sitk_affine(moments), center, model, 2,
+                                         tilt_rotations(30.0))
+    assert len(answers) == 7
+    np.testing.assert_allclose(sitk_transform_to_matrix(answers[0]), sitk_transform_to_matrix(single), atol=1e-6)
+
+
 def test_cli_register_with_the_deep_initializer_and_bad_models(tmp_path, sample):
     start = tmp_path / "start.tfm"
     sitk.WriteTransform(matrix_to_sitk_affine(rigid_matrix((0, 180, 0), (0, 0, 0))), str(start))
@@ -133,9 +165,11 @@ def test_cli_register_with_the_deep_initializer_and_bad_models(tmp_path, sample)
                      "--mr-landmarks", sample.mr_landmarks, "--report", tmp_path / "r.json", "--quiet")
     assert run.returncode == 0, run.stderr
     report = json.loads((tmp_path / "r.json").read_text())
-    # The start (180° about the origin) is 29 mm off; the fast preset ends at 2.9 mm after the search too.
-    assert report["initializer"] == "given+deep" and report["tre"]["before"]["mean_mm"] > 25
-    assert report["tre"]["after"]["mean_mm"] < 4.0
+    # The start is 180° about the origin, 100 mm off. The fast preset stops early at the 3 mm level: from this
+    # start it ended at 2.8–3.7 mm with 1–24 ITK threads (docs/registration.md, Reproducibility). The wrong
+    # (head–foot-flipped) basin is 106 mm off, so 5 mm still separates success from failure.
+    assert report["initializer"] == "given+deep" and report["tre"]["before"]["mean_mm"] > 90
+    assert report["tre"]["after"]["mean_mm"] < 5.0
     broken = tmp_path / "broken.pt"
     data = bytearray(shipped_model_path().read_bytes())
     broken.write_bytes(bytes(data[: len(data) // 3]))
@@ -174,7 +208,8 @@ AFTER_FRACTION = 0.5
 
 def test_logic_register_volumes_with_the_deep_initializer_on_a_real_scene(scene, sample, demo_images):
     """Through the MRML logic (slicer-core scene): start = 180° about the A–P axis through the CT's centre,
-    as the FFS/HFS patient positions imply; ``initializer="deep"`` corrects it and MI finishes."""
+    as the FFS/HFS patient positions imply; ``initializer="deep"`` corrects it and MI finishes. The default
+    preset converges, so its TRE (2.32 mm) does not depend on the ITK thread count (the fast preset's does)."""
     import slicer
     import vtk
 
@@ -196,8 +231,8 @@ def test_logic_register_volumes_with_the_deep_initializer_on_a_real_scene(scene,
     nodes_before = scene.GetNumberOfNodes()
     result = logic.registerVolumes(ctVolumeNode=ct, mrVolumeNode=mr, initialTransformNode=start,
                                    ctLandmarksNode=ct_points, mrLandmarksNode=mr_points, createOutputVolume=False,
-                                   options=RegistrationOptions.from_preset("fast"), initializer="deep")
+                                   options=RegistrationOptions(), initializer="deep")
     assert result.registration.initializer == "given+deep"
-    assert result.tre.before["mean_mm"] > 50 and result.tre.after["mean_mm"] < 3.5
+    assert result.tre.before["mean_mm"] > 50 and result.tre.after["mean_mm"] < 3.0
     assert scene.GetNumberOfNodes() == nodes_before + 1  # only the output transform node was added
     assert isinstance(result.transformNode, slicer.vtkMRMLLinearTransformNode)

@@ -62,13 +62,22 @@ def resample_to_grid(image: sitk.Image, reference: sitk.Image, transform: sitk.T
 
     ``transform``: reference (fixed) LPS points → ``image`` points (identity when None); outside → 0.
     """
-    target = reference.GetSpacing()[0]
-    sigmas = [0.5 * np.sqrt(max(target ** 2 - s ** 2, 0.0)) for s in image.GetSpacing()]
-    smooth = image
+    return resample_anti_aliased(anti_aliased(image, reference.GetSpacing()[0]), reference, transform)
+
+
+def anti_aliased(image: sitk.Image, target_spacing_mm: float) -> sitk.Image:
+    """``image`` as float32, Gaussian-smoothed for resampling onto ``target_spacing_mm`` voxels (σ per axis =
+    half the spacing difference in quadrature, mm). Compute it once when resampling the same image often."""
+    sigmas = [0.5 * np.sqrt(max(target_spacing_mm ** 2 - s ** 2, 0.0)) for s in image.GetSpacing()]
+    image = sitk.Cast(image, sitk.sitkFloat32)
     if max(sigmas) > 0:
-        smooth = sitk.SmoothingRecursiveGaussian(sitk.Cast(image, sitk.sitkFloat32), [max(s, 1e-3) for s in sigmas])
-    return sitk.Resample(sitk.Cast(smooth, sitk.sitkFloat32), reference, transform or sitk.Transform(),
-                         sitk.sitkLinear, 0.0, sitk.sitkFloat32)
+        image = sitk.SmoothingRecursiveGaussian(image, [max(s, 1e-3) for s in sigmas])
+    return image
+
+
+def resample_anti_aliased(smooth: sitk.Image, reference: sitk.Image, transform: sitk.Transform | None = None) -> sitk.Image:
+    """Linear resampling of an :func:`anti_aliased` image onto ``reference``, outside → 0."""
+    return sitk.Resample(smooth, reference, transform or sitk.Transform(), sitk.sitkLinear, 0.0, sitk.sitkFloat32)
 
 
 def _scaled(image: sitk.Image) -> np.ndarray:

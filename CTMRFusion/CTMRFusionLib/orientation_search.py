@@ -65,7 +65,7 @@ def principal_axes(mask: sitk.Image) -> np.ndarray:
     return vectors[:, ::-1]
 
 
-def _tilts(angle_deg: float) -> list[np.ndarray]:
+def tilt_rotations(angle_deg: float) -> list[np.ndarray]:
     """The identity and, for an angle > 0, the rotations by ±``angle_deg`` about each axis."""
     tilts = [np.eye(3)]
     if angle_deg > 0:
@@ -78,7 +78,7 @@ def _tilts(angle_deg: float) -> list[np.ndarray]:
 def candidate_rotations(angle_deg: float, fixed_axes: np.ndarray | None = None,
                         moving_axes: np.ndarray | None = None) -> list[np.ndarray]:
     """Rotations (fixed→moving, LPS) to score: axis-aligned, their tilts by ±angle, principal-axes fits."""
-    rotations = [base @ tilt for base in axis_aligned_rotations() for tilt in _tilts(angle_deg)]
+    rotations = [base @ tilt for base in axis_aligned_rotations() for tilt in tilt_rotations(angle_deg)]
     if fixed_axes is not None and moving_axes is not None:
         for signs in itertools.product((1.0, -1.0), repeat=3):
             rotation = moving_axes @ np.diag(signs) @ fixed_axes.T
@@ -196,46 +196,47 @@ def _translate_and_refine(method, fixed, moving, shortlisted: list[SearchCandida
     return best_transform
 
 
-def polish_start(fixed: sitk.Image, moving: sitk.Image, start: sitk.Euler3DTransform, options,
+def polish_start(fixed: sitk.Image, moving: sitk.Image, starts: list[sitk.Euler3DTransform], options,
                  fixed_mask: sitk.Image | None = None, progress: ProgressCallback | None = None,
                  cancel: CancelToken | None = None, base: float = 0.0, share: float = 1.0) -> sitk.Euler3DTransform:
-    """The search's last stages around one given start (the deep initializer's answer), in
-    ``deep_polish_rounds`` rounds. Round 1: the start's rotation and its tilts by ±``deep_polish_angle_deg``
+    """The search's last stages around given starts (the deep initializer's answers), in
+    ``deep_polish_rounds`` rounds. Round 1: each start's rotation and its tilts by ±``deep_polish_angle_deg``
     about each axis are scored by MI, the best ``deep_polish_candidates`` get the best of 27 translations
     (±``search_translation_step_mm``) and a short coarse-grid optimisation, and the lowest final metric wins.
     Each further round starts from the winner with half the tilt, 0.4× the translation step and one
     candidate (it leaves shallow coarse optima that the 6 mm grid has next to each other).
-    ``fixed``/``moving`` on the search grid as for :func:`search_orientation`; ``start`` fixed→moving (LPS),
-    its centre kept."""
-    current = sitk.Euler3DTransform(start)
+    ``fixed``/``moving`` on the search grid as for :func:`search_orientation`; ``starts`` fixed→moving (LPS),
+    all with the same centre, which is kept."""
+    current = list(starts)
     rounds = options.deep_polish_rounds
     for number in range(rounds):
-        current = _polish_round(fixed, moving, current, options, fixed_mask, progress, cancel,
+        current = [_polish_round(fixed, moving, current, options, fixed_mask, progress, cancel,
                                 angle_deg=options.deep_polish_angle_deg * 0.5 ** number,
                                 step_mm=options.search_translation_step_mm * 0.4 ** number,
                                 candidates=options.deep_polish_candidates if number == 0 else 1,
-                                base=base + share * number / rounds, share=share / rounds)
-    return current
+                                    base=base + share * number / rounds, share=share / rounds)]
+    return current[0]
 
 
-def _polish_round(fixed, moving, start, options, fixed_mask, progress, cancel, angle_deg, step_mm, candidates,
+def _polish_round(fixed, moving, starts, options, fixed_mask, progress, cancel, angle_deg, step_mm, candidates,
                   base, share) -> sitk.Euler3DTransform:
-    center = np.array(start.GetCenter())
-    rotation = np.array(start.GetMatrix()).reshape(3, 3)
-    translation = np.array(start.GetTranslation())
+    center = np.array(starts[0].GetCenter())
     round_options = options.replace(search_translation_step_mm=step_mm)
     method = _metric_method(options, fixed_mask)
     scored = []
-    for tilt in _tilts(angle_deg):
-        if cancel is not None:
-            cancel.raise_if_cancelled()
-        candidate = SearchCandidate(rotation @ tilt, translation.copy(), float("nan"))
-        candidate.metric = _evaluate(method, fixed, moving, candidate.transform(center))
-        scored.append(candidate)
+    for start in starts:
+        rotation = np.array(start.GetMatrix()).reshape(3, 3)
+        translation = np.array(start.GetTranslation())
+        for tilt in tilt_rotations(angle_deg):
+            if cancel is not None:
+                cancel.raise_if_cancelled()
+            candidate = SearchCandidate(rotation @ tilt, translation.copy(), float("nan"))
+            candidate.metric = _evaluate(method, fixed, moving, candidate.transform(center))
+            scored.append(candidate)
     scored.sort(key=lambda c: c.metric)
     shortlisted = [c for c in scored[:candidates] if np.isfinite(c.metric)]
     if not shortlisted:
-        return sitk.Euler3DTransform(start)
+        return sitk.Euler3DTransform(starts[0])
     return _translate_and_refine(method, fixed, moving, shortlisted, center, round_options, fixed_mask, progress,
                                  cancel, base, share)
 

@@ -45,7 +45,10 @@ class RegistrationOptions:
     MI, and the best ``deep_polish_candidates`` get the best of 27 translations
     (±``search_translation_step_mm``) and a short MI optimisation each; ``deep_polish_rounds`` − 1 further
     rounds repeat this from the winner with half the tilt, 0.4× the step and one candidate (2–4 s in all).
-    This takes the network's ~10 mm answer into MI's own basin.
+    This takes the network's ~10 mm answer into MI's own basin. ``deep_restart_angle_deg`` > 0 also runs the
+    network from the start turned by ± that angle about each LPS axis (about the CT body centroid): seven
+    answers instead of one, and the polish's first round scores the tilts of all seven. It helps where the
+    network misreads one start and reads a neighbour right (0 = one start).
     ``deep_model``: a TorchScript registration network to use instead of the shipped one
     ("" = shipped, hash-checked), on ``deep_device`` ("auto", "cpu", "cuda").
     """
@@ -79,6 +82,7 @@ class RegistrationOptions:
     deep_polish_angle_deg: float = 10.0
     deep_polish_candidates: int = 3
     deep_polish_rounds: int = 4
+    deep_restart_angle_deg: float = 0.0
 
     def __post_init__(self) -> None:
         self.level_spacings_mm = tuple(float(v) for v in self.level_spacings_mm)
@@ -111,6 +115,7 @@ class RegistrationOptions:
             (self.deep_polish_candidates >= 1, "deep_polish_candidates must be >= 1"),
             (1 <= self.deep_polish_rounds <= 4, "deep_polish_rounds must be in 1..4"),
             (0 <= self.deep_polish_angle_deg < 45, "deep_polish_angle_deg must be in [0, 45)"),
+            (0 <= self.deep_restart_angle_deg <= 90, "deep_restart_angle_deg must be in [0, 90]"),
             (self.final_interpolator in INTERPOLATORS, f"final_interpolator must be one of {INTERPOLATORS}"),
         ]
         for ok, message in checks:

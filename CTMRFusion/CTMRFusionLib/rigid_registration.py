@@ -16,7 +16,7 @@ import SimpleITK as sitk
 from . import body_mask as masks
 from .frames import matrix_to_sitk_euler, sitk_transform_to_matrix
 from .image_checks import InvalidInputError, check_volume
-from .orientation_search import polish_start, principal_axes, search_orientation
+from .orientation_search import polish_start, principal_axes, search_orientation, tilt_rotations
 from .progress import CancelToken, Cancelled, ProgressCallback, ProgressEvent, report
 from .pyramid import resample_to_spacing
 from .registration_options import RegistrationOptions
@@ -134,15 +134,18 @@ def _initial_transform(kind, fixed, moving, fixed_mask, fixed_shape_mask, moving
     return euler
 
 
-def _deep_start(fixed, moving, start, fixed_center, options, progress, timings) -> sitk.Euler3DTransform:
-    """The registration network's correction of ``start`` (original intensities: it does its own scaling)."""
-    from .deep_initializer import deep_initial_transform  # noqa: PLC0415 — torch only when asked for
+def _deep_starts(fixed, moving, start, fixed_center, options, progress, timings) -> list[sitk.Euler3DTransform]:
+    """The registration network's corrections of ``start`` and, with ``deep_restart_angle_deg`` > 0, of the
+    start turned by ± that angle about each axis (original intensities: the network does its own scaling)."""
+    from .deep_initializer import deep_initial_transforms  # noqa: PLC0415 — torch only when asked for
     from .registration_model import load_registration_model  # noqa: PLC0415
 
     report(progress, ProgressEvent("initialize", 0.02, "Deep initializer: loading the network"))
     model = load_registration_model(options.deep_model or None, options.deep_device)
     report(progress, ProgressEvent("initialize", 0.05, f"Deep initializer on {model.device}"))
-    corrected, deep_timings = deep_initial_transform(fixed, moving, start, fixed_center, model, options.deep_passes)
+    turns = tilt_rotations(options.deep_restart_angle_deg)
+    corrected, deep_timings = deep_initial_transforms(fixed, moving, start, fixed_center, model, options.deep_passes,
+                                                      turns)
     timings["deep_network"] = deep_timings["network"]
     timings["deep_total"] = deep_timings["total"]
     report(progress, ProgressEvent("initialize", 0.5 * _INIT_SHARE, "Deep initializer: network done"))
@@ -206,11 +209,12 @@ def register_rigid(
                                    centroid_mask_fixed, centroid_mask_moving, fixed_center, moving_center, options,
                                    progress, cancel)
     if deep:
-        start = _deep_start(fixed, moving, start, fixed_center, options, progress, timings)
+        answers = _deep_starts(fixed, moving, start, fixed_center, options, progress, timings)
+        start = answers[0]
         if options.deep_polish:
             polish_tick = time.perf_counter()
             coarse_fixed, coarse_moving = _on_search_grid(fixed_float, moving_float, options)
-            start = polish_start(coarse_fixed, coarse_moving, start, options, _on_grid(metric_mask, coarse_fixed),
+            start = polish_start(coarse_fixed, coarse_moving, answers, options, _on_grid(metric_mask, coarse_fixed),
                                  progress, cancel, base=0.5 * _INIT_SHARE, share=0.5 * _INIT_SHARE)
             timings["deep_polish"] = time.perf_counter() - polish_tick
     timings["initialize"] = time.perf_counter() - tick
