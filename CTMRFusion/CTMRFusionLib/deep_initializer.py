@@ -10,6 +10,7 @@ at the nearly aligned pair, as most training moves did, and halves the remaining
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 
 import numpy as np
 import SimpleITK as sitk
@@ -38,9 +39,11 @@ def deep_initial_transform(ct: sitk.Image, mr: sitk.Image, start: sitk.Transform
 
 
 def deep_initial_transforms(ct: sitk.Image, mr: sitk.Image, start: sitk.Transform, center, model: RegistrationModel,
-                            passes: int, turns: list[np.ndarray]) -> tuple[list[sitk.Euler3DTransform], dict]:
+                            passes: int, turns: list[np.ndarray],
+                            on_answer: Callable[[int, int], None] | None = None) -> tuple[list[sitk.Euler3DTransform], dict]:
     """The network's corrections of ``start`` ∘ T for each 3×3 rotation T in ``turns`` (LPS, about
-    ``center``, applied to CT points first); one Euler3D transform about ``center`` per turn, and timings."""
+    ``center``, applied to CT points first); one Euler3D transform about ``center`` per turn, and timings.
+    ``on_answer(done, total)`` is called after each turn (progress; it may raise to cancel)."""
     started = time.perf_counter()
     grid_size = int(model.metadata.get("grid_size", 40))
     spacing = float(model.metadata.get("spacing_mm", 8.0))
@@ -63,5 +66,7 @@ def deep_initial_transforms(ct: sitk.Image, mr: sitk.Image, start: sitk.Transfor
             network_seconds += time.perf_counter() - tick
             matrix = matrix @ euler_matrix_about(parameters, center)
         corrected.append(matrix_to_sitk_euler(matrix, center))
+        if on_answer is not None:
+            on_answer(len(corrected), len(turns))
     timings = {"network": network_seconds, "total": time.perf_counter() - started}
     return corrected, timings

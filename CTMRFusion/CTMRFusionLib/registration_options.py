@@ -47,8 +47,8 @@ class RegistrationOptions:
     rounds repeat this from the winner with half the tilt, 0.4× the step and one candidate (2–4 s in all).
     This takes the network's ~10 mm answer into MI's own basin. ``deep_restart_angle_deg`` > 0 also runs the
     network from the start turned by ± that angle about each LPS axis (about the CT body centroid): seven
-    answers instead of one, and the polish's first round scores the tilts of all seven. It helps where the
-    network misreads one start and reads a neighbour right (0 = one start).
+    answers instead of one, and the polish's first round scores the tilts of all seven (so it needs
+    ``deep_polish``). It helps where the network misreads one start and reads a neighbour right (default 30°; 0 = one start).
     ``deep_model``: a TorchScript registration network to use instead of the shipped one
     ("" = shipped, hash-checked), on ``deep_device`` ("auto", "cpu", "cuda").
     """
@@ -82,7 +82,7 @@ class RegistrationOptions:
     deep_polish_angle_deg: float = 10.0
     deep_polish_candidates: int = 3
     deep_polish_rounds: int = 4
-    deep_restart_angle_deg: float = 0.0
+    deep_restart_angle_deg: float = 30.0
 
     def __post_init__(self) -> None:
         self.level_spacings_mm = tuple(float(v) for v in self.level_spacings_mm)

@@ -134,7 +134,7 @@ def _initial_transform(kind, fixed, moving, fixed_mask, fixed_shape_mask, moving
     return euler
 
 
-def _deep_starts(fixed, moving, start, fixed_center, options, progress, timings) -> list[sitk.Euler3DTransform]:
+def _deep_starts(fixed, moving, start, fixed_center, options, progress, cancel, timings) -> list[sitk.Euler3DTransform]:
     """The registration network's corrections of ``start`` and, with ``deep_restart_angle_deg`` > 0, of the
     start turned by ± that angle about each axis (original intensities: the network does its own scaling)."""
     from .deep_initializer import deep_initial_transforms  # noqa: PLC0415 — torch only when asked for
@@ -143,9 +143,17 @@ def _deep_starts(fixed, moving, start, fixed_center, options, progress, timings)
     report(progress, ProgressEvent("initialize", 0.02, "Deep initializer: loading the network"))
     model = load_registration_model(options.deep_model or None, options.deep_device)
     report(progress, ProgressEvent("initialize", 0.05, f"Deep initializer on {model.device}"))
-    turns = tilt_rotations(options.deep_restart_angle_deg)
+    # Without the polish nothing would choose among the answers: one start then.
+    turns = tilt_rotations(options.deep_restart_angle_deg if options.deep_polish else 0.0)
+
+    def on_answer(done: int, total: int) -> None:
+        if cancel is not None:
+            cancel.raise_if_cancelled()
+        report(progress, ProgressEvent("initialize", 0.05 + (0.5 * _INIT_SHARE - 0.05) * done / total,
+                                       f"Deep initializer: answer {done}/{total}"))
+
     corrected, deep_timings = deep_initial_transforms(fixed, moving, start, fixed_center, model, options.deep_passes,
-                                                      turns)
+                                                      turns, on_answer)
     timings["deep_network"] = deep_timings["network"]
     timings["deep_total"] = deep_timings["total"]
     report(progress, ProgressEvent("initialize", 0.5 * _INIT_SHARE, "Deep initializer: network done"))
@@ -209,7 +217,7 @@ def register_rigid(
                                    centroid_mask_fixed, centroid_mask_moving, fixed_center, moving_center, options,
                                    progress, cancel)
     if deep:
-        answers = _deep_starts(fixed, moving, start, fixed_center, options, progress, timings)
+        answers = _deep_starts(fixed, moving, start, fixed_center, options, progress, cancel, timings)
         start = answers[0]
         if options.deep_polish:
             polish_tick = time.perf_counter()

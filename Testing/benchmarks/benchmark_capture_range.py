@@ -7,10 +7,12 @@ run from each with:
 
 * ``MI only`` — the "moments" initializer (body centroids aligned, no rotation) then Mattes-MI;
 * ``search + MI`` — the default orientation search, then Mattes-MI;
-* ``deep + MI`` — the registration network corrects the moments start (2 passes), the search's last stages
-  polish that in ``deep_polish_rounds`` rounds (tilts, 27 translations, a short coarse MI optimisation),
+* ``deep + MI`` — the registration network corrects the moments start and that start turned by ±30° about
+  each axis (``deep_restart_angle_deg``; 2 passes each), the search's last stages polish the seven answers
+  in ``deep_polish_rounds`` rounds (tilts scored by MI, 27 translations, a short coarse MI optimisation),
   then Mattes-MI;
-* ``deep (network only) + MI`` — the same without the polish (``deep_polish=False``);
+* ``deep, one start + MI`` — the same from the moments start alone (``deep_restart_angle_deg=0``);
+* ``deep (network only) + MI`` — the network's answer from the moments start, no polish (``deep_polish=False``);
 * ``MI from near the truth`` — a control, not an initializer: MI started from the truth moved by a small
   random rigid move (±3° about each axis, ±3 mm along each; seeded per start). It measures how closely the MI
   refinement itself returns to its optimum from inside the basin, so the ceiling of any initializer.
@@ -25,7 +27,8 @@ preset for all. The network never trained on Harvard cases 33 and 37; the
 MRI-DIR pair was one of its training cases.
 
 Usage: python Testing/benchmarks/benchmark_capture_range.py [--starts 50] [--cases 33 37 mri_dir]
-       [--methods mi search deep deep_unpolished near_truth] [--markdown FILE] [--json FILE]
+       [--methods mi search deep deep_single deep_unpolished near_truth]
+       python Testing/benchmarks/benchmark_capture_range.py --tables-from RUN1.json RUN2.json [--markdown FILE] [--markdown FILE] [--json FILE]
 """
 
 from __future__ import annotations
@@ -64,10 +67,15 @@ METHODS = {  # label, registration options
     "mi": ("MI only", {"initializer": "moments"}),
     "search": ("search + MI", {"initializer": "search"}),
     "deep": ("deep + MI", {"initializer": "deep"}),
+    "deep_single": ("deep, one start + MI", {"initializer": "deep", "deep_restart_angle_deg": 0.0}),
     "deep_unpolished": ("deep (network only) + MI", {"initializer": "deep", "deep_polish": False}),
     "near_truth": ("MI from near the truth (control)", {}),
 }
 NEAR_TRUTH_DEG, NEAR_TRUTH_MM = 3.0, 3.0
+COLUMNS = ["case (MI preset)", "method", "starts", "captured", "median error (mm)", "worst error (mm)",
+           "mean start error (mm)",
+           "MI optimum vs truth (mm)",
+           "median wall (s)", "median init (s)", "network (ms)"]
 
 
 def load_case(name: str) -> dict:
@@ -154,7 +162,8 @@ def summary_rows(all_results: dict) -> list[list[str]]:
             rows.append([
                 f"{name} ({case['preset']})", METHODS[method][0], str(len(errors)),
                 f"{np.mean(errors < CAPTURED_MM):.0%}",
-                f"{np.median(errors):.2f}", f"{np.mean(case['start_errors']):.1f}", f"{case['optimum_error_mm']:.2f}",
+                f"{np.median(errors):.2f}", f"{np.max(errors):.2f}", f"{np.mean(case['start_errors']):.1f}",
+                f"{case['optimum_error_mm']:.2f}",
                 f"{np.median(values['seconds']):.1f}", f"{np.median(values['initialize_seconds']):.2f}",
                 "" if np.isnan(network) else f"{network * 1000:.0f}",
             ])
@@ -174,7 +183,19 @@ def main(argv=None) -> int:
                              "deep_polish_rounds=3; repeatable")
     parser.add_argument("--markdown", help="also write the table here")
     parser.add_argument("--json", help="also write every error and time here")
+    parser.add_argument("--tables-from", nargs="+", metavar="JSON",
+                        help="run nothing: print the table of earlier --json files (methods of a case merged)")
     args = parser.parse_args(argv)
+    if args.tables_from:
+        all_results = {}
+        for path in args.tables_from:
+            for name, case in json.loads(Path(path).read_text()).items():
+                if name in all_results:
+                    all_results[name]["methods"].update(case["methods"])
+                else:
+                    all_results[name] = case
+        emit_table(COLUMNS, summary_rows(all_results), args.markdown)
+        return 0
     if any(c != "mri_dir" for c in args.cases) and not (SHARED_DATA / "harvard_ctmri").is_dir():
         print(f"Harvard cases need {SHARED_DATA / 'harvard_ctmri'}; not found.", file=sys.stderr)
         return 1
@@ -184,10 +205,7 @@ def main(argv=None) -> int:
         overrides[key] = json.loads(value) if value not in ("True", "False") else value == "True"
     all_results = {name: run_case(name, args.starts, args.methods, args.seed, args.deep_model, args.preset, overrides)
                    for name in args.cases}
-    columns = ["case (MI preset)", "method", "starts", "captured", "median error (mm)", "mean start error (mm)",
-               "MI optimum vs truth (mm)",
-               "median wall (s)", "median init (s)", "network (ms)"]
-    emit_table(columns, summary_rows(all_results), args.markdown)
+    emit_table(COLUMNS, summary_rows(all_results), args.markdown)
     if args.json:
         Path(args.json).write_text(json.dumps(all_results, indent=1))
     return 0
