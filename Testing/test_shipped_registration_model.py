@@ -16,6 +16,7 @@ from CTMRFusionLib.deep_initializer import deep_initial_transform, deep_initial_
 from CTMRFusionLib.frames import matrix_to_sitk_affine, sitk_transform_to_matrix  # noqa: E402
 from CTMRFusionLib.image_checks import InvalidInputError  # noqa: E402
 from CTMRFusionLib.orientation_search import tilt_rotations  # noqa: E402
+from CTMRFusionLib.progress import CancelToken, Cancelled  # noqa: E402
 from CTMRFusionLib.landmarks import (fit_rigid_transform, match_landmarks, read_landmarks,  # noqa: E402
                                      target_registration_error)
 from CTMRFusionLib.registration_model import SHIPPED_SHA256, load_registration_model, shipped_model_path  # noqa: E402
@@ -154,6 +155,24 @@ def test_restarts_rescue_a_start_the_network_misreads(sample, demo_images, model
                                          tilt_rotations(30.0))
     assert len(answers) == 7
     np.testing.assert_allclose(sitk_transform_to_matrix(answers[0]), sitk_transform_to_matrix(single), atol=1e-6)
+
+
+def test_cancel_between_the_network_answers_stops_before_the_polish(demo_images):
+    """Cancelling while the network works through its seven starts stops at the next answer: Cancelled is
+    raised, the answers' progress counted up to there, and no polish or MI step ran."""
+    token, events = CancelToken(), []
+
+    def cancel_after_the_second_answer(event):
+        events.append(event)
+        if event.message.endswith("answer 2/7"):
+            token.cancel()
+
+    with pytest.raises(Cancelled):
+        register_rigid(*demo_images, RegistrationOptions(initializer="deep"), progress=cancel_after_the_second_answer,
+                       cancel=token)
+    answers = [e.message for e in events if "answer" in e.message]
+    assert answers == ["Deep initializer: answer 1/7", "Deep initializer: answer 2/7"]
+    assert all(e.stage == "initialize" and e.fraction < 0.15 for e in events)
 
 
 def test_cli_register_with_the_deep_initializer_and_bad_models(tmp_path, sample):

@@ -147,10 +147,10 @@ def _deep_starts(fixed, moving, start, fixed_center, options, progress, cancel, 
     turns = tilt_rotations(options.deep_restart_angle_deg if options.deep_polish else 0.0)
 
     def on_answer(done: int, total: int) -> None:
-        if cancel is not None:
-            cancel.raise_if_cancelled()
         report(progress, ProgressEvent("initialize", 0.05 + (0.5 * _INIT_SHARE - 0.05) * done / total,
                                        f"Deep initializer: answer {done}/{total}"))
+        if cancel is not None:
+            cancel.raise_if_cancelled()
 
     corrected, deep_timings = deep_initial_transforms(fixed, moving, start, fixed_center, model, options.deep_passes,
                                                       turns, on_answer)
