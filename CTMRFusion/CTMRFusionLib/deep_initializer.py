@@ -40,7 +40,8 @@ def deep_initial_transform(ct: sitk.Image, mr: sitk.Image, start: sitk.Transform
 
 def deep_initial_transforms(ct: sitk.Image, mr: sitk.Image, start: sitk.Transform, center, model: RegistrationModel,
                             passes: int, turns: list[np.ndarray],
-                            on_answer: Callable[[int, int], None] | None = None) -> tuple[list[sitk.Euler3DTransform], dict]:
+                            on_answer: Callable[[int, int], None] | None = None,
+                            ) -> tuple[list[sitk.Euler3DTransform], dict]:
     """The network's corrections of ``start`` ∘ T for each 3×3 rotation T in ``turns`` (LPS, about
     ``center``, applied to CT points first); one Euler3D transform about ``center`` per turn, and timings.
     ``on_answer(done, total)`` is called after each turn (progress; it may raise to cancel)."""

@@ -75,7 +75,8 @@ def anti_aliased(image: sitk.Image, target_spacing_mm: float) -> sitk.Image:
     return image
 
 
-def resample_anti_aliased(smooth: sitk.Image, reference: sitk.Image, transform: sitk.Transform | None = None) -> sitk.Image:
+def resample_anti_aliased(smooth: sitk.Image, reference: sitk.Image,
+                          transform: sitk.Transform | None = None) -> sitk.Image:
     """Linear resampling of an :func:`anti_aliased` image onto ``reference``, outside → 0."""
     return sitk.Resample(smooth, reference, transform or sitk.Transform(), sitk.sitkLinear, 0.0, sitk.sitkFloat32)
 

@@ -210,11 +210,12 @@ def polish_start(fixed: sitk.Image, moving: sitk.Image, starts: list[sitk.Euler3
     current = list(starts)
     rounds = options.deep_polish_rounds
     for number in range(rounds):
-        current = [_polish_round(fixed, moving, current, options, fixed_mask, progress, cancel,
-                                angle_deg=options.deep_polish_angle_deg * 0.5 ** number,
-                                step_mm=options.search_translation_step_mm * 0.4 ** number,
-                                candidates=options.deep_polish_candidates if number == 0 else 1,
-                                    base=base + share * number / rounds, share=share / rounds)]
+        winner = _polish_round(fixed, moving, current, options, fixed_mask, progress, cancel,
+                               angle_deg=options.deep_polish_angle_deg * 0.5 ** number,
+                               step_mm=options.search_translation_step_mm * 0.4 ** number,
+                               candidates=options.deep_polish_candidates if number == 0 else 1,
+                               base=base + share * number / rounds, share=share / rounds)
+        current = [winner]  # later rounds start from the winner alone
     return current[0]
 
 

@@ -48,7 +48,8 @@ class RegistrationOptions:
     This takes the network's ~10 mm answer into MI's own basin. ``deep_restart_angle_deg`` > 0 also runs the
     network from the start turned by ± that angle about each LPS axis (about the CT body centroid): seven
     answers instead of one, and the polish's first round scores the tilts of all seven (so it needs
-    ``deep_polish``). It helps where the network misreads one start and reads a neighbour right (default 30°; 0 = one start).
+    ``deep_polish``). It helps where the network misreads one start and reads a neighbour right
+    (default 30°; 0 = one start).
     ``deep_model``: a TorchScript registration network to use instead of the shipped one
     ("" = shipped, hash-checked), on ``deep_device`` ("auto", "cpu", "cuda").
     """
