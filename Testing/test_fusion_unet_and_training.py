@@ -41,6 +41,22 @@ def test_losses_reward_the_right_images():
     assert float(good) < float(flat)
 
 
+def test_screen_target_fades_the_darker_source_near_white():
+    """Intensity term: the screen target max + κ·min·(1 − max) is met exactly by the screen blend (never
+    above 1), which the additive target max + κ·min (clipped at 1) scores as off where both are bright."""
+    ct = torch.tensor([[[[0.9, 0.2], [0.5, 0.0]]]]).repeat(1, 1, 8, 8)  # 16×16: every term needs 11×11 windows
+    mr = torch.tensor([[[[0.8, 0.6], [0.5, 0.3]]]]).repeat(1, 1, 8, 8)
+    kappa = 0.3
+    brighter, darker = torch.maximum(ct, mr), torch.minimum(ct, mr)
+    screen = brighter + kappa * darker * (1 - brighter)
+    only_intensity = dict(ssim=0, intensity=1, gradient=0, scd=0, min_share=kappa)
+    _, on_screen = unsupervised_loss(screen, ct, mr, LossWeights(screen_target=True, **only_intensity))
+    _, additive = unsupervised_loss(screen, ct, mr, LossWeights(**only_intensity))
+    assert on_screen["intensity"] == pytest.approx(0.0, abs=1e-7)
+    # additive target 1.0 (1.14 clipped), 0.66, 0.65, 0.3 against the screen blend 0.924, 0.624, 0.575, 0.3
+    assert additive["intensity"] == pytest.approx((0.076 + 0.036 + 0.075 + 0.0) / 4, abs=1e-6)
+
+
 def test_entropy_term_measures_the_body_histogram_and_ignores_the_background():
     """The differentiable entropy matches the exact 64-bin entropy of bin-centred values, grows as the body's
     grey levels spread, ignores the background, and its gradient spreads the values."""

@@ -4,6 +4,8 @@ Unsupervised (no fused target; the shipped model's mode), a weighted sum of:
 - ``ssim``: 2 − SSIM(F, CT) − SSIM(F, MR) — structural fidelity to both sources (Gaussian 11×11, σ 1.5).
 - ``intensity``: mean |F − [max(CT, MR) + κ·min(CT, MR)]| — keeps bright bone from CT and bright soft
   tissue from MR; κ = ``min_share`` lets the darker source still show through (0 gives the max rule).
+  With ``screen_target`` the darker source's share fades as the brighter one nears white,
+  max + κ·min·(1 − max) (a screen blend), so the target never has to be clipped at 1.
 - ``gradient``: mean | |∇F| − γ·max(|∇CT|, |∇MR|) | with Sobel gradients — keeps the stronger edge of the
   two; γ = ``gradient_gain`` > 1 asks for slightly crisper edges than either source.
 - ``scd``: 2 − [corr(F − MR, CT) + corr(F − CT, MR)] — the fused image should carry what each source adds
@@ -33,6 +35,7 @@ class LossWeights:
     gradient: float = 1.0
     scd: float = 0.5
     min_share: float = 0.0  # κ of the intensity target (not a weight)
+    screen_target: bool = False  # intensity target max + κ·min·(1 − max) instead of max + κ·min (not a weight)
     gradient_gain: float = 1.0  # γ of the gradient target (not a weight)
     entropy: float = 0.0
     edges: float = 0.0
@@ -117,7 +120,9 @@ def soft_entropy_bits(x: torch.Tensor, mask: torch.Tensor, bins: int = 64) -> to
 
 def unsupervised_loss(fused, ct, mr, weights: LossWeights) -> tuple[torch.Tensor, dict]:
     """Total loss and its terms (floats) for a batch without targets."""
-    target = torch.maximum(ct, mr) + weights.min_share * torch.minimum(ct, mr)
+    brighter, darker = torch.maximum(ct, mr), torch.minimum(ct, mr)
+    share = weights.min_share * darker * ((1 - brighter) if weights.screen_target else 1.0)
+    target = brighter + share
     edges = weights.gradient_gain * torch.maximum(sobel_magnitude(ct), sobel_magnitude(mr))
     terms = {
         "ssim": (2 - ssim(fused, ct) - ssim(fused, mr)).mean(),
