@@ -132,7 +132,7 @@ def test_restarts_rescue_a_start_the_network_misreads(sample, demo_images, model
     this start the network and the polish end in a wrong basin; with ``deep_restart_angle_deg`` = 30 one of
     the six turned starts is read right and the polish picks it by MI. Only the start handed to the MI
     pyramid is compared with the truth (the 6 mm level runs). The seven answers of
-    ``deep_initial_transforms`` include the single-start answer unchanged."""
+    ``deep_initial_transforms`` are the single-start answers from the start and from the turned starts."""
     ct, mr = demo_images
     _, ct_points, mr_points = match_landmarks(read_landmarks(sample.ct_landmarks), read_landmarks(sample.mr_landmarks))
     truth = sitk_transform_to_matrix(fit_rigid_transform(ct_points, mr_points))
@@ -155,6 +155,10 @@ def test_restarts_rescue_a_start_the_network_misreads(sample, demo_images, model
                                          tilt_rotations(30.0))
     assert len(answers) == 7
     np.testing.assert_allclose(sitk_transform_to_matrix(answers[0]), sitk_transform_to_matrix(single), atol=1e-6)
+    # The second turn is +30° about LPS x through the centre, applied to CT points before the start.
+    turned = moments @ rigid_matrix((30.0, 0.0, 0.0), (0.0, 0.0, 0.0), center)
+    from_turned, _ = deep_initial_transform(ct, moved, matrix_to_sitk_affine(turned), center, model)
+    np.testing.assert_allclose(sitk_transform_to_matrix(answers[1]), sitk_transform_to_matrix(from_turned), atol=1e-5)
 
 
 def test_cancel_between_the_network_answers_stops_before_the_polish(demo_images):

@@ -52,13 +52,14 @@ def deep_initial_transforms(ct: sitk.Image, mr: sitk.Image, start: sitk.Transfor
     ct_channels = feature_channels(resample_to_grid(unit_intensities(ct, "ct"), reference), model.features)
     mr_smooth = anti_aliased(unit_intensities(mr, "mr"), spacing)  # once: every pass resamples it
     center = np.asarray(center, float)
+    start_matrix = sitk_transform_to_matrix(start)
     network_seconds = 0.0
     corrected = []
     for turn in turns:
         turn_about_center = np.eye(4)
         turn_about_center[:3, :3] = turn
         turn_about_center[:3, 3] = center - turn @ center
-        matrix = sitk_transform_to_matrix(start) @ turn_about_center
+        matrix = start_matrix @ turn_about_center
         for _ in range(passes):
             current = matrix_to_sitk_euler(matrix, center)
             mr_channels = feature_channels(resample_anti_aliased(mr_smooth, reference, current), model.features)

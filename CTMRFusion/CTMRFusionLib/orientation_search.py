@@ -224,11 +224,12 @@ def _polish_round(fixed, moving, starts, options, fixed_mask, progress, cancel, 
     center = np.array(starts[0].GetCenter())
     round_options = options.replace(search_translation_step_mm=step_mm)
     method = _metric_method(options, fixed_mask)
+    tilts = tilt_rotations(angle_deg)
     scored = []
     for start in starts:
         rotation = np.array(start.GetMatrix()).reshape(3, 3)
         translation = np.array(start.GetTranslation())
-        for tilt in tilt_rotations(angle_deg):
+        for tilt in tilts:
             if cancel is not None:
                 cancel.raise_if_cancelled()
             candidate = SearchCandidate(rotation @ tilt, translation.copy(), float("nan"))

@@ -27,8 +27,9 @@ preset for all. The network never trained on Harvard cases 33 and 37; the
 MRI-DIR pair was one of its training cases.
 
 Usage: python Testing/benchmarks/benchmark_capture_range.py [--starts 50] [--cases 33 37 mri_dir]
-       [--methods mi search deep deep_single deep_unpolished near_truth]
-       python Testing/benchmarks/benchmark_capture_range.py --tables-from RUN1.json RUN2.json [--markdown FILE] [--markdown FILE] [--json FILE]
+       [--methods mi search deep deep_single deep_unpolished near_truth] [--option NAME=VALUE]
+       [--markdown FILE] [--json FILE]
+       python Testing/benchmarks/benchmark_capture_range.py --tables-from RUN1.json [RUN2.json ...] [--markdown FILE]
 """
 
 from __future__ import annotations
@@ -90,15 +91,11 @@ def load_case(name: str) -> dict:
     return {"ct": stack_volume(ct_slices), "mr": stack_volume(mr_slices), "truth": np.eye(4)}
 
 
-def random_start(rng: np.random.Generator, center: np.ndarray) -> np.ndarray:
-    euler = sitk.Euler3DTransform(center.tolist(), *np.deg2rad(rng.uniform(-60, 60, 3)), rng.uniform(-60, 60, 3).tolist())
-    return sitk_transform_to_matrix(euler)
-
-
-def small_move(rng: np.random.Generator, center: np.ndarray) -> np.ndarray:
-    """A rigid move of at most NEAR_TRUTH_DEG about each axis and NEAR_TRUTH_MM along each (LPS), about ``center``."""
-    euler = sitk.Euler3DTransform(center.tolist(), *np.deg2rad(rng.uniform(-NEAR_TRUTH_DEG, NEAR_TRUTH_DEG, 3)),
-                                  rng.uniform(-NEAR_TRUTH_MM, NEAR_TRUTH_MM, 3).tolist())
+def random_move(rng: np.random.Generator, center: np.ndarray, max_deg: float = 60.0, max_mm: float = 60.0) -> np.ndarray:
+    """4×4 LPS rigid move, angles uniform in ±``max_deg`` about each axis and translations in ±``max_mm``
+    along each, about ``center`` (the benchmark's random starts with the defaults)."""
+    euler = sitk.Euler3DTransform(center.tolist(), *np.deg2rad(rng.uniform(-max_deg, max_deg, 3)),
+                                  rng.uniform(-max_mm, max_mm, 3).tolist())
     return sitk_transform_to_matrix(euler)
 
 
@@ -126,13 +123,14 @@ def run_case(name: str, starts: int, methods: list[str], seed: int = 0, deep_mod
     results = {m: {"errors": [], "seconds": [], "initialize_seconds": [], "network_seconds": []} for m in methods}
     start_errors = []
     for index in range(starts):
-        start = case["truth"] @ random_start(rng, center)  # S = A ∘ D
+        start = case["truth"] @ random_move(rng, center)  # S = A ∘ D
         moved_mr = move_header(case["mr"], np.linalg.inv(start))  # MR'(x) = MR(S x)
         reference = np.linalg.inv(start) @ optimum  # the MI optimum in the moved MR's frame
         start_errors.append(mean_distance(np.eye(4), reference, points))
         # The truth in the moved MR's frame, moved a little: the control's start (its own seeded generator, so
         # the random starts of the other methods do not depend on whether the control runs).
-        near_truth = np.linalg.inv(start) @ case["truth"] @ small_move(np.random.default_rng([seed, index]), center)
+        small = random_move(np.random.default_rng([seed, index]), center, NEAR_TRUTH_DEG, NEAR_TRUTH_MM)
+        near_truth = np.linalg.inv(start) @ case["truth"] @ small
         for method in methods:
             tick = time.perf_counter()
             try:
