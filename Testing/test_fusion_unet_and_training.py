@@ -9,8 +9,8 @@ import pytest
 
 torch = pytest.importorskip("torch", reason="torch is not installed (pip install -c constraints.txt -e '.[dev]')")
 
-from CTMRFusionLib.fusion_losses import (LossWeights, correlation, edge_preservation, soft_entropy_bits,  # noqa: E402
-                                         ssim, unsupervised_loss)
+from CTMRFusionLib.fusion_losses import (METRIC_PROXIES, LossWeights, correlation, edge_preservation,  # noqa: E402
+                                         rival_shortfall, soft_entropy_bits, ssim, unsupervised_loss)
 from CTMRFusionLib.fusion_training import TrainingConfig, export_best, initial_weights, train  # noqa: E402
 from CTMRFusionLib.fusion_unet import FusionUNet  # noqa: E402
 from CTMRFusionLib.slice_pairs import find_pairs, load_arrays  # noqa: E402
@@ -107,6 +107,60 @@ def test_edge_term_is_the_qabf_metric_and_rewards_the_sources_edges():
     loss.backward()
     stepped = (f - 0.02 * f.grad / f.grad.abs().max()).detach().clamp(0, 1).numpy()[0, 0] * 255
     assert qabf(ct[0], mr[0], stepped) > qabf(ct[0], mr[0], blurred) + 0.002  # measured +0.0045
+
+
+def test_metric_proxies_equal_the_metrics():
+    """SD, SF and SCD proxies are the metrics of ``fusion_metrics`` (on the 0–1 scale, so ×255 for SD/SF)."""
+    from CTMRFusionLib import fusion_metrics
+
+    rng = np.random.default_rng(3)
+    ct, mr, f = (rng.uniform(0, 255, (24, 31)) for _ in range(3))
+    t = lambda image: torch.from_numpy(image[None, None] / 255.0)  # noqa: E731
+    proxy = {name: float(METRIC_PROXIES[name](t(f), t(ct), t(mr))[0]) for name in ("SD", "SF", "SCD")}
+    assert proxy["SD"] * 255 == pytest.approx(fusion_metrics.standard_deviation(f), rel=1e-9)
+    assert proxy["SF"] * 255 == pytest.approx(fusion_metrics.spatial_frequency(f), rel=1e-9)
+    assert proxy["SCD"] == pytest.approx(fusion_metrics.sum_of_correlations_of_differences(ct, mr, f), rel=1e-9)
+
+
+def test_rival_shortfall_is_the_relative_gap_to_the_best_rule():
+    """Hand values: a rival with twice F's SD leaves relu(1.01·2σ − σ)/(2σ) = 0.51; F equal to the best
+    rival leaves exactly the margin; F twice the best rival's SD leaves 0 and no gradient."""
+    rng = np.random.default_rng(4)
+    f = torch.from_numpy(rng.uniform(0.2, 0.6, (1, 1, 20, 20))).requires_grad_(True)
+    ct = mr = torch.zeros_like(f)
+    centred = f.detach() - f.detach().mean()
+    gap = rival_shortfall(f, ct, mr, torch.cat([0.5 + 2 * centred, f.detach()], 1), ["SD"], 0.01)
+    assert float(gap.detach()) == pytest.approx(0.51, rel=1e-5)
+    gap.backward()
+    assert float(f.grad.abs().sum()) > 0
+    assert float(rival_shortfall(f, ct, mr, f.detach(), ["SD", "SF"], 0.01).detach()) == pytest.approx(0.01, rel=1e-4)
+    f.grad = None
+    beaten = rival_shortfall(f, ct, mr, 0.5 + 0.5 * centred, ["SD"], 0.01)
+    assert float(beaten) == 0.0
+    beaten.backward()
+    assert float(f.grad.abs().sum()) == 0.0
+    with pytest.raises(ValueError, match="unknown"):
+        unsupervised_loss(f, ct, mr, LossWeights(rivals=1, rival_metrics="SD,VIF"), rivals=f.detach())
+    with pytest.raises(ValueError, match="classic rules' images"):
+        unsupervised_loss(f, ct, mr, LossWeights(rivals=1))
+
+
+@pytest.mark.real_data
+def test_rivals_loss_trains_on_the_rules_images_of_the_same_crops(tmp_path):
+    """With the rivals term the training stacks carry the four rules' images after CT and MR (channel 3 is
+    the max rule), and a short run lowers that term."""
+    from CTMRFusionLib import fusion_rules
+    from CTMRFusionLib.fusion_training import _load_split
+
+    config = _config(tmp_path / "run", 8, learning_rate=1e-2,
+                     weights=LossWeights(ssim=0, intensity=0, gradient=0, scd=0, rivals=1, rival_metrics="SD,SF"))
+    train_set, validation_set, _, _ = _load_split(config)
+    assert train_set.shape[1] == 2 + len(fusion_rules.RULES) and validation_set.shape[1] == train_set.shape[1]
+    names = list(fusion_rules.RULES)
+    torch.testing.assert_close(train_set[:, 2 + names.index("max")], torch.maximum(train_set[:, 0], train_set[:, 1]))
+    history = train(config, show_progress=False)
+    losses = [e["validation_loss"] for e in history["epochs"]]
+    assert losses[-1] < losses[0] * 0.8, losses
 
 
 def test_fine_tuning_starts_from_an_exported_model_and_checks_its_width(tmp_path):

@@ -39,6 +39,9 @@ class LossWeights:
     gradient_gain: float = 1.0  # γ of the gradient target (not a weight)
     entropy: float = 0.0
     edges: float = 0.0
+    rivals: float = 0.0  # weight of the shortfall against the classic rules (see ``rival_shortfall``)
+    rival_metrics: str = "SD,SF,SCD,SSIM,Qabf"  # metrics of that term (not a weight)
+    rival_margin: float = 0.01  # relative lead over the best rule it asks for (not a weight)
 
     def as_dict(self) -> dict:
         return asdict(self)
@@ -118,8 +121,44 @@ def soft_entropy_bits(x: torch.Tensor, mask: torch.Tensor, bins: int = 64) -> to
     return -(p * torch.log2(p + 1e-12)).sum(dim=1)
 
 
-def unsupervised_loss(fused, ct, mr, weights: LossWeights) -> tuple[torch.Tensor, dict]:
-    """Total loss and its terms (floats) for a batch without targets."""
+def spatial_frequency(x: torch.Tensor) -> torch.Tensor:
+    """SF per image (N,): sqrt(mean squared row-neighbour difference + mean squared column-neighbour one)."""
+    rows = (x[..., :, 1:] - x[..., :, :-1]).flatten(1)
+    cols = (x[..., 1:, :] - x[..., :-1, :]).flatten(1)
+    return torch.sqrt((rows ** 2).mean(1) + (cols ** 2).mean(1) + 1e-12)
+
+
+# Differentiable per-image (N,) versions of the metrics of ``fusion_metrics`` (same names), on the [0, 1]
+# scale: SD, SF and Q^AB/F as defined there; SCD exactly; SSIM with valid windows; EN as the entropy of a
+# 64-bin histogram inside the body (so that a halo in the background cannot win it).
+METRIC_PROXIES = {
+    "SD": lambda f, ct, mr: f.flatten(1).std(dim=1, unbiased=False),
+    "SF": lambda f, ct, mr: spatial_frequency(f),
+    "SCD": lambda f, ct, mr: correlation(f - mr, ct) + correlation(f - ct, mr),
+    "SSIM": lambda f, ct, mr: ssim(f, ct) + ssim(f, mr),
+    "Qabf": lambda f, ct, mr: edge_preservation(f, ct, mr),
+    "EN": lambda f, ct, mr: soft_entropy_bits(f, (torch.maximum(ct, mr) > BODY_THRESHOLD).to(f.dtype)),
+}
+
+
+def rival_shortfall(fused, ct, mr, rivals, metrics, margin: float) -> torch.Tensor:
+    """How far F falls short of leading the classic rules, per batch: for each metric m and image, with
+    R = the best rule's value of m on that image, relu((1 + margin)·R − m(F)) / |R|, averaged over images and
+    metrics. Zero once F beats every rule by the margin on every metric, so the term stops pulling on the
+    metrics already won and leaves the other losses in charge. ``rivals`` (N, K, H, W): the K rules' fused
+    images of the same crops, on F's scale."""
+    terms = []
+    for name in metrics:
+        proxy = METRIC_PROXIES[name]
+        with torch.no_grad():
+            best = torch.stack([proxy(rivals[:, k:k + 1], ct, mr) for k in range(rivals.shape[1])]).amax(0)
+        terms.append(torch.relu((1 + margin) * best - proxy(fused, ct, mr)) / (best.abs() + 1e-6))
+    return torch.stack(terms).mean()
+
+
+def unsupervised_loss(fused, ct, mr, weights: LossWeights, rivals=None) -> tuple[torch.Tensor, dict]:
+    """Total loss and its terms (floats) for a batch without targets; ``rivals`` (N, K, H, W) are the classic
+    rules' images of the batch, needed only when ``weights.rivals`` is set."""
     brighter, darker = torch.maximum(ct, mr), torch.minimum(ct, mr)
     share = weights.min_share * darker * ((1 - brighter) if weights.screen_target else 1.0)
     target = brighter + share
@@ -135,8 +174,20 @@ def unsupervised_loss(fused, ct, mr, weights: LossWeights) -> tuple[torch.Tensor
     if weights.entropy:
         body = (torch.maximum(ct, mr) > BODY_THRESHOLD).to(fused.dtype)
         terms["entropy"] = (1 - soft_entropy_bits(fused, body) / 6.0).mean()  # log2(64) = 6 bits
+    if weights.rivals:
+        if rivals is None:
+            raise ValueError("The 'rivals' loss needs the classic rules' images of the batch.")
+        terms["rivals"] = rival_shortfall(fused, ct, mr, rivals, rival_metric_names(weights), weights.rival_margin)
     total = sum(getattr(weights, name) * value for name, value in terms.items())
     return total, {name: float(value.detach()) for name, value in terms.items()}
+
+
+def rival_metric_names(weights: LossWeights) -> list[str]:
+    names = [n.strip() for n in weights.rival_metrics.split(",") if n.strip()]
+    unknown = [n for n in names if n not in METRIC_PROXIES]
+    if unknown or not names:
+        raise ValueError(f"rival_metrics: unknown {unknown or 'empty list'}; choose from {', '.join(METRIC_PROXIES)}.")
+    return names
 
 
 def supervised_loss(fused, target) -> tuple[torch.Tensor, dict]:

@@ -19,7 +19,7 @@ from typing import Callable, Optional
 import numpy as np
 import torch
 
-from . import slice_pairs
+from . import fusion_rules, slice_pairs
 from .fusion_losses import LossWeights, supervised_loss, unsupervised_loss
 from .fusion_unet import FusionUNet
 from .training_support import (cpu_description, load_checkpoint, progress_bar, save_checkpoint, seed_everything,
@@ -62,9 +62,20 @@ def _load_split(config: TrainingConfig):
                 raise ValueError("Supervised training needs --targets (fused images named like the CT slices).")
             stack.append(np.stack([slice_pairs.read_grey_png(Path(config.targets) / p.ct_path.name)
                                    for p in subset]))
+        elif config.weights.rivals:
+            stack.extend(rival_images(ct, mr))
         return torch.from_numpy(np.stack(stack, axis=1).astype(np.float32) / 255.0)
 
     return tensors(train), tensors(validation), sorted({p.case for p in train}), sorted({p.case for p in validation})
+
+
+def rival_images(ct: np.ndarray, mr: np.ndarray) -> list[np.ndarray]:
+    """The classic rules' fused stacks (one per rule of ``fusion_rules.RULES``) of (n, H, W) 0–255 stacks,
+    for the ``rivals`` loss; fused on the whole slices, then cropped and turned with them."""
+    from .fusion_pipeline import fuse_stacks
+
+    ct, mr = ct.astype(np.float32), mr.astype(np.float32)
+    return [np.clip(fuse_stacks(ct, mr, method), 0, 255) for method in fusion_rules.RULES]
 
 
 def _augment(batch: torch.Tensor, crop: int, generator: torch.Generator) -> torch.Tensor:
@@ -86,7 +97,7 @@ def _loss(model, batch, config):
     fused = model(batch[:, :2])
     if config.mode == "supervised":
         return supervised_loss(fused, batch[:, 2:3])
-    return unsupervised_loss(fused, batch[:, :1], batch[:, 1:2], config.weights)
+    return unsupervised_loss(fused, batch[:, :1], batch[:, 1:2], config.weights, rivals=batch[:, 2:])
 
 
 def validation_metrics(model, validation: torch.Tensor) -> dict:
