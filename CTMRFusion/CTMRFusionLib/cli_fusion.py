@@ -84,7 +84,7 @@ def run_train(args) -> None:
         raise InvalidInputError(f"Training needs PyTorch ('pip install torch'): {error}") from None
     try:
         weights = LossWeights(**json.loads(args.loss_weights))
-    except (json.JSONDecodeError, TypeError) as error:
+    except (json.JSONDecodeError, TypeError, ValueError) as error:
         raise InvalidInputError(f"--loss-weights: {error}") from None
     config = TrainingConfig(
         data=args.data, output=args.out, mode=args.mode, targets=args.targets, width=args.width,

@@ -43,6 +43,10 @@ class LossWeights:
     rival_metrics: str = "SD,SF,SCD,SSIM,Qabf"  # metrics of that term (not a weight)
     rival_margin: float = 0.01  # relative lead over the best rule it asks for (not a weight)
 
+    def __post_init__(self):
+        if self.rivals:
+            rival_metric_names(self)  # an unknown metric name fails here, before any data is loaded
+
     def as_dict(self) -> dict:
         return asdict(self)
 
