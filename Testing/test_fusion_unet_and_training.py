@@ -145,6 +145,15 @@ def test_rival_shortfall_is_the_relative_gap_to_the_best_rule():
         unsupervised_loss(f, ct, mr, LossWeights(rivals=1))
 
 
+def test_model_card_lists_the_loss_settings_used():
+    from CTMRFusionLib.fusion_training import loss_settings_text
+
+    plain = loss_settings_text(LossWeights(ssim=3, entropy=0, screen_target=True).as_dict())
+    assert plain == "ssim 3, intensity 1, gradient 1, scd 0.5, screen_target, gradient_gain 1"
+    with_rivals = loss_settings_text(LossWeights(rivals=20, rival_metrics="SD,Qabf").as_dict())
+    assert with_rivals.endswith("rivals 20, rival_metrics SD,Qabf, rival_margin 0.01")
+
+
 @pytest.mark.real_data
 def test_rivals_loss_trains_on_the_rules_images_of_the_same_crops(tmp_path):
     """With the rivals term the training stacks carry the four rules' images after CT and MR (channel 3 is

@@ -235,11 +235,27 @@ def export_best(run_folder: Path, model_path: Path, history: dict) -> str:
     return digest
 
 
+def loss_settings_text(weights: dict) -> str:
+    """The loss settings for a model card: numbers that are not 0, switches that are on, and the rivals term's
+    metrics and margin only when that term is used."""
+    shown = []
+    for key, value in weights.items():
+        if key.startswith("rival_") and not weights.get("rivals"):
+            continue
+        if isinstance(value, str):
+            shown.append(f"{key} {value}")
+        elif value is True:
+            shown.append(key)
+        elif value:
+            shown.append(f"{key} {value:g}")
+    return ", ".join(shown)
+
+
 def model_card(history: dict, best: dict, parameters: int, model_path: Path, digest: str) -> str:
     config = history["config"]
     metrics = history.get("validation_metrics", {})
     size_mb = model_path.stat().st_size / 1e6
-    weights = ", ".join(f"{k} {v:g}" for k, v in config["weights"].items())
+    weights = loss_settings_text(config["weights"])
     lines = [
         f"# Model card: {model_path.name}",
         "",
