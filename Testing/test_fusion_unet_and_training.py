@@ -136,7 +136,7 @@ def test_rival_shortfall_is_the_relative_gap_to_the_best_rule():
     assert float(rival_shortfall(f, ct, mr, f.detach(), ["SD", "SF"], 0.01).detach()) == pytest.approx(0.01, rel=1e-4)
     f.grad = None
     beaten = rival_shortfall(f, ct, mr, 0.5 + 0.5 * centred, ["SD"], 0.01)
-    assert float(beaten) == 0.0
+    assert float(beaten.detach()) == 0.0
     beaten.backward()
     assert float(f.grad.abs().sum()) == 0.0
     with pytest.raises(ValueError, match="unknown"):
