@@ -125,6 +125,11 @@ def soft_entropy_bits(x: torch.Tensor, mask: torch.Tensor, bins: int = 64) -> to
     return -(p * torch.log2(p + 1e-12)).sum(dim=1)
 
 
+def body_entropy_bits(fused, ct, mr) -> torch.Tensor:
+    """Entropy (bits, 64 bins) of F inside the body, where max(CT, MR) > 4/255, per image (N,)."""
+    return soft_entropy_bits(fused, (torch.maximum(ct, mr) > BODY_THRESHOLD).to(fused.dtype))
+
+
 def spatial_frequency(x: torch.Tensor) -> torch.Tensor:
     """SF per image (N,): sqrt(mean squared row-neighbour difference + mean squared column-neighbour one)."""
     rows = (x[..., :, 1:] - x[..., :, :-1]).flatten(1)
@@ -141,7 +146,7 @@ METRIC_PROXIES = {
     "SCD": lambda f, ct, mr: correlation(f - mr, ct) + correlation(f - ct, mr),
     "SSIM": lambda f, ct, mr: ssim(f, ct) + ssim(f, mr),
     "Qabf": lambda f, ct, mr: edge_preservation(f, ct, mr),
-    "EN": lambda f, ct, mr: soft_entropy_bits(f, (torch.maximum(ct, mr) > BODY_THRESHOLD).to(f.dtype)),
+    "EN": lambda f, ct, mr: body_entropy_bits(f, ct, mr),
 }
 
 
@@ -176,8 +181,7 @@ def unsupervised_loss(fused, ct, mr, weights: LossWeights, rivals=None) -> tuple
     if weights.edges:
         terms["edges"] = (1 - edge_preservation(fused, ct, mr)).mean()
     if weights.entropy:
-        body = (torch.maximum(ct, mr) > BODY_THRESHOLD).to(fused.dtype)
-        terms["entropy"] = (1 - soft_entropy_bits(fused, body) / 6.0).mean()  # log2(64) = 6 bits
+        terms["entropy"] = (1 - body_entropy_bits(fused, ct, mr) / 6.0).mean()  # log2(64) = 6 bits
     if weights.rivals:
         if rivals is None:
             raise ValueError("The 'rivals' loss needs the classic rules' images of the batch.")
