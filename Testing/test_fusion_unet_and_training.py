@@ -10,7 +10,7 @@ import pytest
 torch = pytest.importorskip("torch", reason="torch is not installed (pip install -c constraints.txt -e '.[dev]')")
 
 from CTMRFusionLib.fusion_losses import (METRIC_PROXIES, LossWeights, correlation, edge_preservation,  # noqa: E402
-                                         rival_shortfall, soft_entropy_bits, ssim, unsupervised_loss)
+                                         rival_metric_weights, rival_shortfall, soft_entropy_bits, ssim, unsupervised_loss)
 from CTMRFusionLib.fusion_training import TrainingConfig, export_best, initial_weights, train  # noqa: E402
 from CTMRFusionLib.fusion_unet import FusionUNet  # noqa: E402
 from CTMRFusionLib.slice_pairs import find_pairs, load_arrays  # noqa: E402
@@ -129,18 +129,28 @@ def test_rival_shortfall_is_the_relative_gap_to_the_best_rule():
     f = torch.from_numpy(rng.uniform(0.2, 0.6, (1, 1, 20, 20))).requires_grad_(True)
     ct = mr = torch.zeros_like(f)
     centred = f.detach() - f.detach().mean()
-    gap = rival_shortfall(f, ct, mr, torch.cat([0.5 + 2 * centred, f.detach()], 1), ["SD"], 0.01)
+    gap = rival_shortfall(f, ct, mr, torch.cat([0.5 + 2 * centred, f.detach()], 1), {"SD": 1}, 0.01)
     assert float(gap.detach()) == pytest.approx(0.51, rel=1e-5)
     gap.backward()
     assert float(f.grad.abs().sum()) > 0
-    assert float(rival_shortfall(f, ct, mr, f.detach(), ["SD", "SF"], 0.01).detach()) == pytest.approx(0.01, rel=1e-4)
+    assert float(rival_shortfall(f, ct, mr, f.detach(), {"SD": 1, "SF": 1}, 0.01).detach()) == pytest.approx(0.01, rel=1e-4)
+    # a weight scales its metric's share of the mean: SD 0.51 × 3 and SF 0.01 × 1, over 2 metrics
+    weighted = rival_shortfall(f, ct, mr, torch.cat([0.5 + 2 * centred, f.detach()], 1), {"SD": 3, "SF": 1}, 0.01)
+    sf_alone = rival_shortfall(f, ct, mr, torch.cat([0.5 + 2 * centred, f.detach()], 1), {"SF": 1}, 0.01)
+    assert float(weighted.detach()) == pytest.approx((3 * 0.51 + float(sf_alone.detach())) / 2, rel=1e-5)
     f.grad = None
-    beaten = rival_shortfall(f, ct, mr, 0.5 + 0.5 * centred, ["SD"], 0.01)
+    beaten = rival_shortfall(f, ct, mr, 0.5 + 0.5 * centred, {"SD": 1}, 0.01)
     assert float(beaten.detach()) == 0.0
     beaten.backward()
     assert float(f.grad.abs().sum()) == 0.0
     with pytest.raises(ValueError, match="unknown"):
         LossWeights(rivals=1, rival_metrics="SD,VIF")
+    assert rival_metric_weights(LossWeights(rivals=1, rival_metrics=" EN, SSIM:3 ,Qabf:0.5")) == {
+        "EN": 1.0, "SSIM": 3.0, "Qabf": 0.5}
+    for bad, message in [("SD:0", "must be a number > 0"), ("SD:x", "must be a number > 0"),
+                         ("SD,SD:2", "listed twice"), (" , ", "empty list")]:
+        with pytest.raises(ValueError, match=message):
+            LossWeights(rivals=1, rival_metrics=bad)
     with pytest.raises(ValueError, match="classic rules' images"):
         unsupervised_loss(f, ct, mr, LossWeights(rivals=1))
 

@@ -40,12 +40,12 @@ class LossWeights:
     entropy: float = 0.0
     edges: float = 0.0
     rivals: float = 0.0  # weight of the shortfall against the classic rules (see ``rival_shortfall``)
-    rival_metrics: str = "SD,SF,SCD,SSIM,Qabf"  # metrics of that term (not a weight)
+    rival_metrics: str = "SD,SF,SCD,SSIM,Qabf"  # metrics of that term, each optionally "NAME:weight" (default 1)
     rival_margin: float = 0.01  # relative lead over the best rule it asks for (not a weight)
 
     def __post_init__(self):
         if self.rivals:
-            rival_metric_names(self)  # an unknown metric name fails here, before any data is loaded
+            rival_metric_weights(self)  # an unknown metric name or a bad weight fails here, before any data is loaded
 
     def as_dict(self) -> dict:
         return asdict(self)
@@ -150,18 +150,19 @@ METRIC_PROXIES = {
 }
 
 
-def rival_shortfall(fused, ct, mr, rivals, metrics, margin: float) -> torch.Tensor:
+def rival_shortfall(fused, ct, mr, rivals, metrics: dict, margin: float) -> torch.Tensor:
     """How far F falls short of leading the classic rules, per batch: for each metric m and image, with
-    R = the best rule's value of m on that image, relu((1 + margin)·R − m(F)) / |R|, averaged over images and
-    metrics. Zero once F beats every rule by the margin on every metric, so the term stops pulling on the
-    metrics already won and leaves the other losses in charge. ``rivals`` (N, K, H, W): the K rules' fused
-    images of the same crops, on F's scale."""
+    R = the best rule's value of m on that image, relu((1 + margin)·R − m(F)) / |R|, averaged over images,
+    weighted by ``metrics`` ({name: weight}) and divided by the number of metrics (so weights of 1 give the
+    plain mean). Zero once F beats every rule by the margin on every metric, so the term stops pulling on
+    the metrics already won and leaves the other losses in charge. ``rivals`` (N, K, H, W): the K rules'
+    fused images of the same crops, on F's scale."""
     terms = []
-    for name in metrics:
+    for name, weight in metrics.items():
         proxy = METRIC_PROXIES[name]
         with torch.no_grad():
             best = torch.stack([proxy(rivals[:, k:k + 1], ct, mr) for k in range(rivals.shape[1])]).amax(0)
-        terms.append(torch.relu((1 + margin) * best - proxy(fused, ct, mr)) / (best.abs() + 1e-6))
+        terms.append(weight * torch.relu((1 + margin) * best - proxy(fused, ct, mr)) / (best.abs() + 1e-6))
     return torch.stack(terms).mean()
 
 
@@ -185,17 +186,33 @@ def unsupervised_loss(fused, ct, mr, weights: LossWeights, rivals=None) -> tuple
     if weights.rivals:
         if rivals is None:
             raise ValueError("The 'rivals' loss needs the classic rules' images of the batch.")
-        terms["rivals"] = rival_shortfall(fused, ct, mr, rivals, rival_metric_names(weights), weights.rival_margin)
+        terms["rivals"] = rival_shortfall(fused, ct, mr, rivals, rival_metric_weights(weights), weights.rival_margin)
     total = sum(getattr(weights, name) * value for name, value in terms.items())
     return total, {name: float(value.detach()) for name, value in terms.items()}
 
 
-def rival_metric_names(weights: LossWeights) -> list[str]:
-    names = [n.strip() for n in weights.rival_metrics.split(",") if n.strip()]
-    unknown = [n for n in names if n not in METRIC_PROXIES]
-    if unknown or not names:
-        raise ValueError(f"rival_metrics: unknown {unknown or 'empty list'}; choose from {', '.join(METRIC_PROXIES)}.")
-    return names
+def rival_metric_weights(weights: LossWeights) -> dict:
+    """{metric name: weight} of the rivals term from ``rival_metrics``, e.g. "EN,SF,SSIM:3" → EN 1, SF 1,
+    SSIM 3. Raises ValueError on an unknown name, a repeated one, or a weight that is not a number > 0."""
+    parsed = {}
+    for item in (part.strip() for part in weights.rival_metrics.split(",")):
+        if not item:
+            continue
+        name, _, weight_text = (piece.strip() for piece in item.partition(":"))
+        if name not in METRIC_PROXIES:
+            raise ValueError(f"rival_metrics: unknown metric {name!r}; choose from {', '.join(METRIC_PROXIES)}.")
+        if name in parsed:
+            raise ValueError(f"rival_metrics: {name} is listed twice.")
+        try:
+            weight = float(weight_text) if weight_text else 1.0
+        except ValueError:
+            weight = float("nan")
+        if not weight > 0:
+            raise ValueError(f"rival_metrics: the weight of {name} must be a number > 0, not {weight_text!r}.")
+        parsed[name] = weight
+    if not parsed:
+        raise ValueError(f"rival_metrics: empty list; choose from {', '.join(METRIC_PROXIES)}.")
+    return parsed
 
 
 def supervised_loss(fused, target) -> tuple[torch.Tensor, dict]:
