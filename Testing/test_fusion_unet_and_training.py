@@ -129,14 +129,15 @@ def test_rival_shortfall_is_the_relative_gap_to_the_best_rule():
     f = torch.from_numpy(rng.uniform(0.2, 0.6, (1, 1, 20, 20))).requires_grad_(True)
     ct = mr = torch.zeros_like(f)
     centred = f.detach() - f.detach().mean()
-    gap = rival_shortfall(f, ct, mr, torch.cat([0.5 + 2 * centred, f.detach()], 1), {"SD": 1}, 0.01)
+    double_sd_and_equal = torch.cat([0.5 + 2 * centred, f.detach()], 1)  # rivals: twice F's SD, and F itself
+    gap = rival_shortfall(f, ct, mr, double_sd_and_equal, {"SD": 1}, 0.01)
     assert float(gap.detach()) == pytest.approx(0.51, rel=1e-5)
     gap.backward()
     assert float(f.grad.abs().sum()) > 0
     assert float(rival_shortfall(f, ct, mr, f.detach(), {"SD": 1, "SF": 1}, 0.01).detach()) == pytest.approx(0.01, rel=1e-4)
     # a weight scales its metric's share of the mean: SD 0.51 × 3 and SF 0.01 × 1, over 2 metrics
-    weighted = rival_shortfall(f, ct, mr, torch.cat([0.5 + 2 * centred, f.detach()], 1), {"SD": 3, "SF": 1}, 0.01)
-    sf_alone = rival_shortfall(f, ct, mr, torch.cat([0.5 + 2 * centred, f.detach()], 1), {"SF": 1}, 0.01)
+    weighted = rival_shortfall(f, ct, mr, double_sd_and_equal, {"SD": 3, "SF": 1}, 0.01)
+    sf_alone = rival_shortfall(f, ct, mr, double_sd_and_equal, {"SF": 1}, 0.01)
     assert float(weighted.detach()) == pytest.approx((3 * 0.51 + float(sf_alone.detach())) / 2, rel=1e-5)
     f.grad = None
     beaten = rival_shortfall(f, ct, mr, 0.5 + 0.5 * centred, {"SD": 1}, 0.01)
