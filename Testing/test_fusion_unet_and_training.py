@@ -29,6 +29,22 @@ def test_unet_blocks_and_arbitrary_sizes():
         assert float(out.min()) >= 0 and float(out.max()) <= 1
 
 
+def test_flip_averaging_is_the_mean_of_the_mirrored_passes():
+    """With ``flip_average`` the output is the mean of the four mirrored single passes, so mirroring the input
+    mirrors the output exactly; a single pass of the same (random, asymmetric) weights does not."""
+    torch.manual_seed(0)
+    averaged = FusionUNet(width=4, flip_average=True).eval()
+    single = FusionUNet(width=4).eval()
+    single.load_state_dict(averaged.state_dict())
+    x = torch.rand(1, 2, 37, 30)
+    with torch.no_grad():
+        passes = [torch.flip(single(torch.flip(x, dims)), dims) if dims else single(x)
+                  for dims in ([], [3], [2], [2, 3])]
+        torch.testing.assert_close(averaged(x), sum(passes) / 4)
+        torch.testing.assert_close(averaged(torch.flip(x, [3])), torch.flip(averaged(x), [3]))
+        assert float((single(torch.flip(x, [3])) - torch.flip(single(x), [3])).abs().max()) > 1e-4
+
+
 def test_losses_reward_the_right_images():
     rng = np.random.default_rng(0)
     ct = torch.from_numpy(rng.uniform(0, 1, (1, 1, 32, 32)).astype(np.float32))
@@ -257,3 +273,14 @@ def test_export_writes_a_checked_torchscript_and_card(tmp_path):
     x = torch.rand(1, 2, 48, 40)
     with torch.no_grad():
         torch.testing.assert_close(model.module(x), reference(x))
+    # --flip-average: the same weights, exported to average the four mirrored passes; said in the card
+    history["config"]["flip_average"] = True
+    export_best(tmp_path / "run", tmp_path / "flips.pt", history)
+    flips = load_fusion_model(tmp_path / "flips.pt", device="cpu")
+    reference.flip_average = True
+    assert flips.metadata["flip_average"] is True and model.metadata["flip_average"] is False
+    with torch.no_grad():
+        torch.testing.assert_close(flips.module(x), reference(x))
+    card = (tmp_path / "flips.md").read_text()
+    assert "Flip averaging" in card and "--flip-average" in card
+    assert "Flip averaging" not in (tmp_path / "model.md").read_text()

@@ -73,6 +73,9 @@ def add_train_parser(commands, formatter) -> None:
     train.add_argument("--resume", action="store_true", help="continue from OUT/checkpoint.pt")
     train.add_argument("--init-from", help="fine-tune: start from these weights (TorchScript model or best.pt)")
     train.add_argument("--export", help="after training, write the best model as TorchScript here (+ .md card)")
+    train.add_argument("--flip-average", action="store_true",
+                       help="the exported model averages its output over the 4 mirror images of each slice "
+                            "(4× inference time); the final validation metrics are measured that way")
     train.add_argument("--quiet", action="store_true", help="no progress bar")
 
 
@@ -91,6 +94,7 @@ def run_train(args) -> None:
         epochs=args.epochs, batch_size=args.batch_size, crop=args.crop, learning_rate=args.lr, seed=args.seed,
         validation_cases=tuple(c.strip() for c in args.validation_cases.split(",") if c.strip()),
         weights=weights, threads=args.threads, limit_slices=args.limit_slices, init_from=args.init_from,
+        flip_average=args.flip_average,
     )
     if args.export:
         check_output_path(args.export, [])

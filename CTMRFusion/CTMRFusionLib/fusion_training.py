@@ -43,6 +43,7 @@ class TrainingConfig:
     threads: int = 0  # 0: torch's default
     limit_slices: int = 0  # >0: use only this many training slices (smoke tests)
     init_from: Optional[str] = None  # start from these weights (a TorchScript fusion model or a best.pt)
+    flip_average: bool = False  # final validation metrics and export average the 4 flips (see fusion_unet)
 
 
 def _load_split(config: TrainingConfig):
@@ -179,6 +180,7 @@ def train(config: TrainingConfig, log: Callable[[str], None] = print, show_progr
 
     best = torch.load(output / "best.pt", weights_only=False)
     model.load_state_dict(best["model"])
+    model.flip_average = config.flip_average
     history["validation_metrics"] = validation_metrics(model, validation_set)
     log("validation metrics (best epoch %s): %s" % (history["best_epoch"], ", ".join(
         f"{k} {v:.3f}" for k, v in history["validation_metrics"].items())))
@@ -224,10 +226,11 @@ def export_best(run_folder: Path, model_path: Path, history: dict) -> str:
     from .fusion_unet import parameter_count
 
     best = torch.load(run_folder / "best.pt", weights_only=False)
-    model = FusionUNet(best["width"])
-    model.load_state_dict(best["model"])
     config = history["config"]
+    model = FusionUNet(best["width"], flip_average=bool(config.get("flip_average", False)))
+    model.load_state_dict(best["model"])
     metadata = {"width": best["width"], "epoch": best["epoch"], "mode": config["mode"],
+                "flip_average": model.flip_average,
                 "validation_metrics": history.get("validation_metrics", {}), "scale": "0-1 = grey level / 255"}
     digest = export_torchscript(model, model_path, metadata)
     Path(model_path).with_suffix(".md").write_text(model_card(history, best, parameter_count(model),
@@ -268,6 +271,10 @@ def model_card(history: dict, best: dict, parameters: int, model_path: Path, dig
         f"skip concatenation, two 3×3 conv + ReLU), 1×1 conv + sigmoid. Base width {best['width']}: channels",
         f"{best['width']}/{2 * best['width']}/{4 * best['width']}/{8 * best['width']}/{8 * best['width']};"
         f" {parameters:,} parameters, {size_mb:.1f} MB. Any input size (reflect-padded to a multiple of 16).",
+        *(["Flip averaging: the output is the mean of the network run on the slice and on its left–right, "
+           "up–down",
+           "and doubly mirrored images (each output mirrored back); 4× the inference time of one pass."]
+          if config.get("flip_average") else []),
         "",
         "## Data",
         "Harvard Whole Brain Atlas CT / MR-T2 slice pairs (256×256, 8-bit, co-registered), split by case:",
@@ -320,4 +327,6 @@ def _command(config: dict) -> str:
         parts.insert(1, f"--targets {config['targets']}")
     if config.get("init_from"):
         parts.insert(1, f"--init-from {shared_data_relative(config['init_from'])}")
+    if config.get("flip_average"):
+        parts.insert(-1, "--flip-average")
     return " \\\n    ".join(parts)

@@ -4,7 +4,9 @@ Architecture (the seed's design): 5 encoder blocks — each two 3×3 convolution
 2× max-pooling — and 4 decoder blocks, each a bilinear 2× upsampling, concatenation with the skip connection
 of the same resolution, and two 3×3 convolutions + ReLU; a 1×1 convolution and a sigmoid give one channel in
 [0, 1]. Channel widths are ``width × (1, 2, 4, 8, 8)``. Inputs of any size are padded (reflect) to a multiple
-of 16 and the output is cropped back.
+of 16 and the output is cropped back. With ``flip_average`` the network runs on the slice and on its three
+mirror images (left–right, up–down, both) and returns the mean of the four outputs, each mirrored back (test-time
+flip averaging: the same weights, 4× the inference time; training runs it without).
 
 Input and output scale: intensities in [0, 1] (8-bit grey level / 255; see :mod:`fusion_normalization`).
 """
@@ -39,8 +41,9 @@ class Up(nn.Module):
 class FusionUNet(nn.Module):
     """U-Net fusing a (N, 2, H, W) CT/MR batch in [0, 1] into (N, 1, H, W) in [0, 1]."""
 
-    def __init__(self, width: int = 16):
+    def __init__(self, width: int = 16, flip_average: bool = False):
         super().__init__()
+        self.flip_average = flip_average
         c = [width, width * 2, width * 4, width * 8, width * 8]
         self.width = width
         self.down = nn.ModuleList([DoubleConv(2, c[0])] + [DoubleConv(c[i - 1], c[i]) for i in range(1, 5)])
@@ -53,6 +56,14 @@ class FusionUNet(nn.Module):
         self.head = nn.Conv2d(c[0], 1, 1)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if not self.flip_average:
+            return self.fuse_once(x)
+        fused = self.fuse_once(x)
+        for dims in ([3], [2], [2, 3]):
+            fused = fused + torch.flip(self.fuse_once(torch.flip(x, dims)), dims)
+        return fused / 4.0
+
+    def fuse_once(self, x: torch.Tensor) -> torch.Tensor:
         height, width = x.shape[-2], x.shape[-1]
         pad_h, pad_w = (16 - height % 16) % 16, (16 - width % 16) % 16
         mode = "reflect" if height > pad_h and width > pad_w else "replicate"
