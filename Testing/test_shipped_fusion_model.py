@@ -35,6 +35,10 @@ def test_shipped_model_loads_and_fuses_any_size():
     fused = model.fuse(ct, ct, batch_size=2)
     assert fused.shape == ct.shape and np.isfinite(fused).all()
     assert 0 <= fused.min() and fused.max() <= 255
+    # flip-averaged (model card): a mirrored slice pair is fused into the mirrored result
+    assert model.metadata["flip_average"] is True
+    mr = rng.uniform(0, 255, ct.shape).astype(np.float32)
+    np.testing.assert_allclose(model.fuse(ct[:, ::-1], mr[:, ::-1]), model.fuse(ct, mr)[:, ::-1], atol=1e-3)
 
 
 def _card_metrics() -> dict:
@@ -46,10 +50,10 @@ def _card_metrics() -> dict:
 
 
 @pytest.mark.real_data
-def test_shipped_model_beats_every_classic_rule_on_its_four_metrics():
-    """Measured claim (docs/fusion.md): on the held-out cases the U-Net's means of SD, SF, SCD and SSIM are
-    above those of all four classic rules. The issue's goal of 5 of 8 is not reached yet: EN (GFF), MI, VIF
-    (max) and Q^AB/F (GFF) still go to a classic rule."""
+def test_shipped_model_beats_every_classic_rule_on_five_metrics():
+    """Measured claim (docs/fusion.md): on the held-out cases the U-Net's (flip-averaged) means of EN, SF, SCD,
+    Q^AB/F and SSIM are above those of all four classic rules; SD, MI and VIF go to the max rule. EN and SSIM
+    lead by less than 0.001 (docs/fusion.md says what that margin means)."""
     pytest.importorskip("torch")
     from CTMRFusionLib import fusion_rules
     from CTMRFusionLib.fusion_evaluation import method_means, metrics_won
@@ -60,7 +64,7 @@ def test_shipped_model_beats_every_classic_rule_on_its_four_metrics():
     ct, mr = (a.astype(np.float32) for a in load_arrays(validation))
     means = method_means(ct, mr, ("unet",) + tuple(fusion_rules.RULES), load_fusion_model(device="cpu"))
     won = metrics_won(means)
-    assert {"SD", "SF", "SCD", "SSIM"} <= set(won), (won, means)
+    assert set(won) == {"EN", "SF", "SCD", "Qabf", "SSIM"}, (won, means)
     # The model card reports what the model does (rounded to 3 decimals in the card).
     for name, value in _card_metrics().items():
         assert means["unet"][name] == pytest.approx(value, abs=2e-3), name

@@ -22,7 +22,7 @@ from .torchscript_files import choose_device, sha256_of  # noqa: F401 — part o
 
 MODEL_FILE = "fusion_unet.pt"
 #: SHA-256 of the shipped ``Resources/Models/fusion_unet.pt`` (see its model card).
-SHIPPED_SHA256 = "ead9ea31bc92d89dd562bc4aff35bedc2d7ab81f10c33e02c5f7060a346e03a8"
+SHIPPED_SHA256 = "df55232fda390d22ce69093ce676af9595e078d298ed2bc445944e3cdefe6837"
 MODEL_KIND = "ctmrfusion-fusion-unet"
 
 
