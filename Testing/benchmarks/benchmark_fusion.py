@@ -69,9 +69,14 @@ def main(argv=None) -> None:
           f"{torch.get_num_threads()} threads\n")
     means = method_means(ct, mr, METHODS, model)
     won = metrics_won(means)
-    rows = [[method] + [f"{means[method][n]:.3f}" for n in METRIC_NAMES] for method in METHODS]
+    rows = [[method] + [f"{means[method][n]:.4f}" for n in METRIC_NAMES] for method in METHODS]
     text = emit_table(["method"] + list(METRIC_NAMES), rows)
-    summary = f"\nU-Net beats every classic rule on {len(won)} of 8 metric means: {', '.join(won) or 'none'}\n\n"
+    leads = []
+    for name in METRIC_NAMES:
+        best_rule = max(METHODS[1:], key=lambda method: means[method][name])
+        leads.append(f"{name} {means['unet'][name] - means[best_rule][name]:+.4f} ({best_rule})")
+    summary = (f"\nU-Net beats every classic rule on {len(won)} of 8 metric means: {', '.join(won) or 'none'}\n"
+               f"U-Net minus the best rule: {'; '.join(leads)}\n\n")
     print(summary, end="")
     times = timings(ct, mr, model)
     text += summary + emit_table(["method", "one 256×256 slice (ms)", "256×256×200 volume (s)"],
