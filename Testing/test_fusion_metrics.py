@@ -95,3 +95,18 @@ def test_all_metrics_keys_and_2d_only():
     assert tuple(values) == fm.METRIC_NAMES
     with pytest.raises(ValueError, match="2D"):
         fm.entropy(np.zeros((2, 3, 4)))
+
+
+def test_leads_over_the_best_rule_and_metrics_won_by_hand():
+    """EN: 4.0 against rivals 3.5 and 3.9 leads by 0.1 over b; SD: 50 against 60 trails a by 10; a tie is no win."""
+    from CTMRFusionLib.fusion_evaluation import leads_over_best, metrics_won
+
+    means = {"unet": dict.fromkeys(fm.METRIC_NAMES, 1.0), "a": dict.fromkeys(fm.METRIC_NAMES, 0.5),
+             "b": dict.fromkeys(fm.METRIC_NAMES, 0.5)}
+    means["unet"].update(EN=4.0, SD=50.0, SSIM=1.5)
+    means["a"].update(EN=3.5, SD=60.0, SSIM=1.5)
+    means["b"].update(EN=3.9, SD=20.0)
+    leads = leads_over_best(means, "unet", ("a", "b"))
+    assert leads["EN"] == (pytest.approx(0.1), "b") and leads["SD"] == (pytest.approx(-10.0), "a")
+    assert leads["SSIM"] == (0.0, "a")
+    assert metrics_won(means, "unet", ("a", "b")) == [n for n in fm.METRIC_NAMES if n not in ("SD", "SSIM")]

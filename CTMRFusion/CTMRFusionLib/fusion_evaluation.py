@@ -19,6 +19,16 @@ def method_means(ct: np.ndarray, mr: np.ndarray, methods, model=None) -> dict[st
     return means
 
 
+def leads_over_best(means: dict, candidate: str = "unet",
+                    rivals=tuple(fusion_rules.RULES)) -> dict[str, tuple[float, str]]:
+    """{metric: (candidate's mean − the best rival's mean, that rival)}; a lead > 0 means every rival is beaten."""
+    leads = {}
+    for name in METRIC_NAMES:
+        best = max(rivals, key=lambda rival: means[rival][name])
+        leads[name] = (means[candidate][name] - means[best][name], best)
+    return leads
+
+
 def metrics_won(means: dict, candidate: str = "unet", rivals=tuple(fusion_rules.RULES)) -> list[str]:
     """Metrics on which ``candidate``'s mean is higher than every rival's mean."""
-    return [name for name in METRIC_NAMES if all(means[candidate][name] > means[r][name] for r in rivals)]
+    return [name for name, (lead, _) in leads_over_best(means, candidate, rivals).items() if lead > 0]

@@ -23,7 +23,7 @@ sys.path.insert(0, str(ROOT / "CTMRFusion"))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from CTMRFusionLib import fusion_rules  # noqa: E402
-from CTMRFusionLib.fusion_evaluation import method_means, metrics_won  # noqa: E402
+from CTMRFusionLib.fusion_evaluation import leads_over_best, method_means, metrics_won  # noqa: E402
 from CTMRFusionLib.fusion_metrics import METRIC_NAMES  # noqa: E402
 from CTMRFusionLib.fusion_model import load_fusion_model  # noqa: E402
 from CTMRFusionLib.fusion_pipeline import fuse_stacks  # noqa: E402
@@ -68,15 +68,13 @@ def main(argv=None) -> None:
           f"(SHA-256 {model.sha256[:12]}…) on {model.device}, torch {torch.__version__}, "
           f"{torch.get_num_threads()} threads\n")
     means = method_means(ct, mr, METHODS, model)
+    leads = leads_over_best(means)
     won = metrics_won(means)
     rows = [[method] + [f"{means[method][n]:.4f}" for n in METRIC_NAMES] for method in METHODS]
     text = emit_table(["method"] + list(METRIC_NAMES), rows)
-    leads = []
-    for name in METRIC_NAMES:
-        best_rule = max(METHODS[1:], key=lambda method: means[method][name])
-        leads.append(f"{name} {means['unet'][name] - means[best_rule][name]:+.4f} ({best_rule})")
+    lead_text = "; ".join(f"{name} {lead:+.4f} ({rule})" for name, (lead, rule) in leads.items())
     summary = (f"\nU-Net beats every classic rule on {len(won)} of 8 metric means: {', '.join(won) or 'none'}\n"
-               f"U-Net minus the best rule: {'; '.join(leads)}\n\n")
+               f"U-Net minus the best rule: {lead_text}\n\n")
     print(summary, end="")
     times = timings(ct, mr, model)
     text += summary + emit_table(["method", "one 256×256 slice (ms)", "256×256×200 volume (s)"],
