@@ -3,7 +3,7 @@
 VENV := .venv
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test benchmark
+.PHONY: demo test test-fast lint benchmark
 
 $(STAMP): pyproject.toml constraints.txt
 	python3 -m venv $(VENV)
@@ -14,8 +14,17 @@ $(STAMP): pyproject.toml constraints.txt
 demo: $(STAMP)
 	$(VENV)/bin/ctmrfusion demo --out demo_output
 
-test: $(STAMP)
+# The full suite, after the lint (ruff check and ruff format --check must be clean).
+test: lint
 	$(VENV)/bin/python -m pytest -ra
+
+# The fast lane for the edit-test loop: every test not marked slow (under 2 minutes on 2 cores).
+test-fast: $(STAMP)
+	$(VENV)/bin/python -m pytest -ra -m "not slow"
+
+lint: $(STAMP)
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
 
 # Benchmarks install their peers (elastix, ANTs) into a separate environment, never into .venv/.
 BENCH := .venv-benchmark
@@ -26,7 +35,7 @@ $(BENCH)/.installed: pyproject.toml constraints.txt Testing/benchmarks/requireme
 	touch $@
 
 benchmark: $(BENCH)/.installed $(STAMP)
-	$(BENCH)/bin/python Testing/benchmarks/benchmark_sinc_resampler.py
-	$(BENCH)/bin/python Testing/benchmarks/benchmark_registration.py
-	$(VENV)/bin/python Testing/benchmarks/benchmark_fusion.py
-	$(VENV)/bin/python Testing/benchmarks/benchmark_capture_range.py
+	PYTHONPATH=Testing $(BENCH)/bin/python Testing/benchmarks/benchmark_sinc_resampler.py
+	PYTHONPATH=Testing $(BENCH)/bin/python Testing/benchmarks/benchmark_registration.py
+	PYTHONPATH=Testing $(VENV)/bin/python Testing/benchmarks/benchmark_fusion.py
+	PYTHONPATH=Testing $(VENV)/bin/python Testing/benchmarks/benchmark_capture_range.py

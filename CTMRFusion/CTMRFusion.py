@@ -7,9 +7,7 @@ and shows results.
 
 import importlib.util
 import os
-import sys
 
-import qt
 import slicer
 import vtk
 from slicer.parameterNodeWrapper import parameterNodeWrapper
@@ -21,15 +19,14 @@ from slicer.ScriptedLoadableModule import (
 )
 from slicer.util import VTKObservationMixin
 
-sys.path.insert(0, os.path.dirname(__file__))  # CTMRFusionLib sits beside this file
-
-from CTMRFusionLib import display  # noqa: E402
-from CTMRFusionLib.fusion_pipeline import METHODS as FUSION_METHODS  # noqa: E402
-from CTMRFusionLib.logic import CTMRFusionLogic as FusionLogic  # noqa: E402
-from CTMRFusionLib.logic import FusionOptions  # noqa: E402
-from CTMRFusionLib.progress import CancelToken, Cancelled  # noqa: E402
-from CTMRFusionLib.registration_options import INITIALIZERS, RegistrationOptions, preset_names  # noqa: E402
-from CTMRFusionLib.sample_data import ATTRIBUTION, CHECKSUMS, demo_pair  # noqa: E402
+from CTMRFusionLib.core.progress import Cancelled, CancelToken
+from CTMRFusionLib.fusion.pipeline import METHODS as FUSION_METHODS
+from CTMRFusionLib.io.sample_data import ATTRIBUTION, CHECKSUMS, demo_pair
+from CTMRFusionLib.mrml import display
+from CTMRFusionLib.mrml.logic import CTMRFusionLogic as FusionLogic
+from CTMRFusionLib.mrml.logic import FusionOptions
+from CTMRFusionLib.mrml.tables import fill_tre_table
+from CTMRFusionLib.registration.options import INITIALIZERS, RegistrationOptions, preset_names
 
 
 class CTMRFusion(ScriptedLoadableModule):
@@ -52,7 +49,7 @@ class CTMRFusion(ScriptedLoadableModule):
 
 def registerSampleData():
     """Register the bundled MRI-DIR pair with the Sample Data module (category CTMRFusion)."""
-    import SampleData
+    import SampleData  # noqa: PLC0415 — a Slicer module, importable once Slicer has started
 
     pair = demo_pair()
     for name, path in (("CTMRFusionCT", pair.ct), ("CTMRFusionMR", pair.mr)):
@@ -169,7 +166,8 @@ class CTMRFusionWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
         self.ui.registerButton.enabled = self._running == "register" or (ready and not running)
         self.ui.registerButton.text = "Cancel" if self._running == "register" else "Register"
         self.ui.fuseButton.enabled = self._running == "fuse" or bool(
-            not running and p and p.ctVolume and (p.outputVolume or p.mrVolume))
+            not running and p and p.ctVolume and (p.outputVolume or p.mrVolume)
+        )
         self.ui.fuseButton.text = "Cancel" if self._running == "fuse" else "Fuse"
         self.ui.computeTreButton.enabled = bool(p and p.ctLandmarks and p.mrLandmarks)
         self.ui.applyDisplayButton.enabled = bool(p and p.ctVolume and (p.outputVolume or p.mrVolume))
@@ -177,8 +175,12 @@ class CTMRFusionWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
     def _options(self) -> RegistrationOptions:
         p = self._parameterNode
         return RegistrationOptions.from_preset(p.preset).replace(
-            final_interpolator=p.interpolator, initializer=p.initializer, histogram_bins=p.histogramBins,
-            sampling_percentage=p.samplingPercentage, iterations=p.iterations)
+            final_interpolator=p.interpolator,
+            initializer=p.initializer,
+            histogram_bins=p.histogramBins,
+            sampling_percentage=p.samplingPercentage,
+            iterations=p.iterations,
+        )
 
     def _onProgress(self, event):
         self.ui.progressBar.value = int(100 * event.fraction)
@@ -205,38 +207,57 @@ class CTMRFusionWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
             self._updateButtons()
 
     def onRegisterButton(self):
-        if (self._cancelToken is None and self._parameterNode.initializer == "deep"
-                and not self._torchAvailable("The deep initializer")):
+        if (
+            self._cancelToken is None
+            and self._parameterNode.initializer == "deep"
+            and not self._torchAvailable("The deep initializer")
+        ):
             return
         self._runJob("register", "Registration failed.", self._register)
 
     def _register(self, cancelToken):
         p = self._parameterNode
         result = self.logic.registerVolumes(
-            ctVolumeNode=p.ctVolume, mrVolumeNode=p.mrVolume, outputTransformNode=p.outputTransform,
-            outputVolumeNode=p.outputVolume, options=self._options(), ctMaskNode=p.ctMask,
-            mrMaskNode=p.mrMask, ctLandmarksNode=p.ctLandmarks, mrLandmarksNode=p.mrLandmarks,
-            progress=self._onProgress, cancel=cancelToken)
+            ctVolumeNode=p.ctVolume,
+            mrVolumeNode=p.mrVolume,
+            outputTransformNode=p.outputTransform,
+            outputVolumeNode=p.outputVolume,
+            options=self._options(),
+            ctMaskNode=p.ctMask,
+            mrMaskNode=p.mrMask,
+            ctLandmarksNode=p.ctLandmarks,
+            mrLandmarksNode=p.mrLandmarks,
+            progress=self._onProgress,
+            cancel=cancelToken,
+        )
         p.outputTransform, p.outputVolume = result.transformNode, result.volumeNode
-        self.ui.statusLabel.text = (f"Done in {result.registration.elapsed_seconds:.1f} s, "
-                                    f"MI {result.registration.metric:.4f}")
+        self.ui.statusLabel.text = (
+            f"Done in {result.registration.elapsed_seconds:.1f} s, MI {result.registration.metric:.4f}"
+        )
         if result.tre is not None:
             self._showTre(result.tre)
         display.set_mode("blend", p.ctVolume, result.volumeNode, p.opacity)
 
     def onFuseButton(self):
         """Fuse the CT with the registered MR (the Outputs volume, else the MR as shown) into fusedVolume."""
-        if (self._cancelToken is None and self._parameterNode.fusionMethod == "unet"
-                and not self._torchAvailable("The U-Net fusion")):
+        if (
+            self._cancelToken is None
+            and self._parameterNode.fusionMethod == "unet"
+            and not self._torchAvailable("The U-Net fusion")
+        ):
             return
         self._runJob("fuse", "Fusion failed.", self._fuse)
 
     def _fuse(self, cancelToken):
         p = self._parameterNode
         fused = self.logic.fuseVolumes(
-            ctVolumeNode=p.ctVolume, mrVolumeNode=p.outputVolume or p.mrVolume, outputVolumeNode=p.fusedVolume,
+            ctVolumeNode=p.ctVolume,
+            mrVolumeNode=p.outputVolume or p.mrVolume,
+            outputVolumeNode=p.fusedVolume,
             options=FusionOptions(method=p.fusionMethod, device=p.fusionDevice),
-            progress=self._onProgress, cancel=cancelToken)
+            progress=self._onProgress,
+            cancel=cancelToken,
+        )
         p.fusedVolume = fused
         self.ui.statusLabel.text = f"Fused with {p.fusionMethod}: {fused.GetName()}"
         slicer.util.setSliceViewerLayers(background=fused, foreground=None, fit=True)
@@ -246,12 +267,13 @@ class CTMRFusionWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
         if importlib.util.find_spec("torch") is not None:
             return True
         if not slicer.util.confirmOkCancelDisplay(
-                f"{purpose} needs PyTorch, which is not installed in Slicer. Install it now? "
-                "(Several hundred MB; the search initializer and the classic fusion methods work without it.)"):
+            f"{purpose} needs PyTorch, which is not installed in Slicer. Install it now? "
+            "(Several hundred MB; the search initializer and the classic fusion methods work without it.)"
+        ):
             return False
         with slicer.util.tryWithErrorDisplay("PyTorch could not be installed.", waitCursor=True):
             try:
-                import PyTorchUtils  # the PyTorch extension picks the right CPU/CUDA build
+                import PyTorchUtils  # noqa: PLC0415 — optional extension; it picks the CPU/CUDA build
 
                 PyTorchUtils.PyTorchUtilsLogic().installTorch(askConfirmation=False)
             except ImportError:
@@ -270,7 +292,8 @@ class CTMRFusionWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
         before, after = tre.before, tre.after
         self.ui.treSummaryLabel.text = (
             f"{after['count']} pairs — before: {before['mean_mm']:.2f} mm mean; after: {after['mean_mm']:.2f} mm "
-            f"mean, {after['median_mm']:.2f} median, {after['max_mm']:.2f} max")
+            f"mean, {after['median_mm']:.2f} median, {after['max_mm']:.2f} max"
+        )
 
     def onApplyDisplay(self):
         p = self._parameterNode
@@ -279,7 +302,7 @@ class CTMRFusionWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
 
 
 class CTMRFusionLogic(ScriptedLoadableModuleLogic, FusionLogic):
-    """The Qt-free ``CTMRFusionLib.logic.CTMRFusionLogic`` on Slicer's scene, plus the parameter node.
+    """The Qt-free ``CTMRFusionLib.mrml.logic.CTMRFusionLogic`` on Slicer's scene, plus the parameter node.
 
     Console use: ``slicer.util.getModuleLogic("CTMRFusion").registerVolumes(ctVolumeNode=..., ...)``.
     """
@@ -293,8 +316,6 @@ class CTMRFusionLogic(ScriptedLoadableModuleLogic, FusionLogic):
 
     def treTable(self, tre):
         """A table node with one row per landmark pair: label, TRE before and after (mm)."""
-        from CTMRFusionLib.tables import fill_tre_table
-
         table = slicer.mrmlScene.GetFirstNodeByName("CTMRFusion landmark TRE")
         if table is None:
             table = slicer.mrmlScene.AddNewNodeByClass("vtkMRMLTableNode", "CTMRFusion landmark TRE")
@@ -329,7 +350,8 @@ class CTMRFusionTest(ScriptedLoadableModuleTest):
         self.delayDisplay("Registering the sample pair")
         ct, mr, ctPoints, mrPoints = self._loadSample()
         result = CTMRFusionLogic().registerVolumes(
-            ctVolumeNode=ct, mrVolumeNode=mr, ctLandmarksNode=ctPoints, mrLandmarksNode=mrPoints)
+            ctVolumeNode=ct, mrVolumeNode=mr, ctLandmarksNode=ctPoints, mrLandmarksNode=mrPoints
+        )
         self.assertGreater(result.tre.before["mean_mm"], 95.0)
         self.assertLessEqual(result.tre.after["mean_mm"], 2.5)
         self.delayDisplay("Fusing the registered pair (max rule)")
@@ -352,8 +374,14 @@ class CTMRFusionTest(ScriptedLoadableModuleTest):
         flip.Translate([-c for c in center])
         start.SetMatrixTransformFromParent(flip.GetMatrix())
         result = CTMRFusionLogic().registerVolumes(
-            ctVolumeNode=ct, mrVolumeNode=mr, initialTransformNode=start, ctLandmarksNode=ctPoints,
-            mrLandmarksNode=mrPoints, createOutputVolume=False, initializer="deep")
+            ctVolumeNode=ct,
+            mrVolumeNode=mr,
+            initialTransformNode=start,
+            ctLandmarksNode=ctPoints,
+            mrLandmarksNode=mrPoints,
+            createOutputVolume=False,
+            initializer="deep",
+        )
         self.assertEqual(result.registration.initializer, "given+deep")
         self.assertLessEqual(result.tre.after["mean_mm"], 3.0)
         self.delayDisplay("Test passed")

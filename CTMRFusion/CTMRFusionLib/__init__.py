@@ -6,7 +6,7 @@ SimpleITK images; nothing imports ``qt``, ``ctk`` or ``slicer.ScriptedLoadableMo
 Coordinate conventions used throughout the package:
 
 * Slicer (MRML) works in **RAS** millimetres; ITK/SimpleITK and image files work in **LPS** millimetres.
-  The only code that converts between the two is :mod:`CTMRFusionLib.frames`.
+  The only code that converts between the two is :mod:`CTMRFusionLib.core.frames`.
 * A registration result maps **fixed (CT) points to moving (MR) points** in LPS, the ITK "resampling"
   convention, so ``sitk.Resample(mr, ct, transform)`` puts the MR on the CT grid. In Slicer the same
   transform is stored as the node's **FromParent** matrix (in RAS), so placing the MR volume under the

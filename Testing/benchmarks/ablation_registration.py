@@ -7,7 +7,8 @@ mean displacement error on the fixed validation moves (start: 74.6 mm). Runs alr
 so ``--summarise`` after an interrupted session only prints. Feature channels are compared with the
 direct loss, whose steps cost a third of the intra-modality ones (the warps of the loss dominate).
 
-Usage: python Testing/benchmarks/ablation_registration.py RUNS [--summarise] [--markdown FILE]
+Usage (from the repository root):
+    PYTHONPATH=Testing python Testing/benchmarks/ablation_registration.py RUNS [--summarise] [--markdown FILE]
 """
 
 from __future__ import annotations
@@ -19,13 +20,22 @@ import sys
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-from report_table import emit_table  # noqa: E402
+from support.report_table import emit_table
 
-RUNS = [("intra", "raw"), ("direct", "raw"), ("hybrid", "raw"), ("direct", "raw,sobel"), ("direct", "raw,canny"),
-        ("direct", "raw,lowpass"), ("direct", "raw,slic")]
-PAIR = ["mri_dir", "Resources/SampleData/mri_dir_porcine/ct_1p5mm.nrrd",
-        "Resources/SampleData/mri_dir_porcine/mr_t2_1mm.nrrd"]
+RUNS = [
+    ("intra", "raw"),
+    ("direct", "raw"),
+    ("hybrid", "raw"),
+    ("direct", "raw,sobel"),
+    ("direct", "raw,canny"),
+    ("direct", "raw,lowpass"),
+    ("direct", "raw,slic"),
+]
+PAIR = [
+    "mri_dir",
+    "Resources/SampleData/mri_dir_porcine/ct_1p5mm.nrrd",
+    "Resources/SampleData/mri_dir_porcine/mr_t2_1mm.nrrd",
+]
 
 
 def run_name(loss: str, features: str) -> str:
@@ -35,17 +45,56 @@ def run_name(loss: str, features: str) -> str:
 def train_missing(runs: Path) -> None:
     transform = runs / "mri_dir_ct_to_mr.tfm"
     if not transform.is_file():
-        subprocess.run([sys.executable, "-m", "CTMRFusionLib.cli", "register", "--ct", PAIR[1], "--mr", PAIR[2],
-                        "--transform", str(transform), "--quiet"], cwd=ROOT, check=True)
+        subprocess.run(
+            [
+                sys.executable,
+                "-m",
+                "CTMRFusionLib.cli",
+                "register",
+                "--ct",
+                PAIR[1],
+                "--mr",
+                PAIR[2],
+                "--transform",
+                str(transform),
+                "--quiet",
+            ],
+            cwd=ROOT,
+            check=True,
+        )
     for loss, features in RUNS:
         folder = runs / run_name(loss, features)
         if (folder / "final.pt").is_file():
             continue
-        subprocess.run([sys.executable, "-m", "CTMRFusionLib.cli", "train-registration",
-                        "--data", str(ROOT.parent / "shared" / "data" / "harvard_ctmri"), "--out", str(folder),
-                        "--pair", *PAIR, str(transform), "--loss", loss, "--features", features, "--steps", "1500",
-                        "--validate-every", "250", "--threads", "1", "--quiet"]
-                       + (["--resume"] if (folder / "checkpoint.pt").is_file() else []), cwd=ROOT, check=True)
+        subprocess.run(
+            [
+                sys.executable,
+                "-m",
+                "CTMRFusionLib.cli",
+                "train-registration",
+                "--data",
+                str(ROOT.parent / "shared" / "data" / "harvard_ctmri"),
+                "--out",
+                str(folder),
+                "--pair",
+                *PAIR,
+                str(transform),
+                "--loss",
+                loss,
+                "--features",
+                features,
+                "--steps",
+                "1500",
+                "--validate-every",
+                "250",
+                "--threads",
+                "1",
+                "--quiet",
+            ]
+            + (["--resume"] if (folder / "checkpoint.pt").is_file() else []),
+            cwd=ROOT,
+            check=True,
+        )
 
 
 def rows(runs: Path) -> list[list[str]]:
@@ -58,9 +107,17 @@ def rows(runs: Path) -> list[list[str]]:
         history = json.loads(history_path.read_text())
         last = history["validations"][-1]
         per_case = last["per_case_mean_error_mm"]
-        table.append([loss, features, str(last["step"]), f"{last['mean_error_mm']:.1f}",
-                      f"{last['median_error_mm']:.1f}", " / ".join(f"{per_case[c]:.1f}" for c in sorted(per_case)),
-                      f"{history['train_seconds'] / 60:.0f}"])
+        table.append(
+            [
+                loss,
+                features,
+                str(last["step"]),
+                f"{last['mean_error_mm']:.1f}",
+                f"{last['median_error_mm']:.1f}",
+                " / ".join(f"{per_case[c]:.1f}" for c in sorted(per_case)),
+                f"{history['train_seconds'] / 60:.0f}",
+            ]
+        )
     return table
 
 
@@ -73,8 +130,11 @@ def main(argv=None) -> int:
     runs = Path(args.runs).resolve()
     if not args.summarise:
         train_missing(runs)
-    emit_table(["loss", "features", "steps", "mean error (mm)", "median (mm)", "case 33 / 37 (mm)", "train (min)"],
-               rows(runs), args.markdown)
+    emit_table(
+        ["loss", "features", "steps", "mean error (mm)", "median (mm)", "case 33 / 37 (mm)", "train (min)"],
+        rows(runs),
+        args.markdown,
+    )
     return 0
 
 

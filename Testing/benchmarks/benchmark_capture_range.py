@@ -26,10 +26,12 @@ is the same for every method of a case: the default preset for the Harvard stack
 preset for all. The network never trained on Harvard cases 33 and 37; the
 MRI-DIR pair was one of its training cases.
 
-Usage: python Testing/benchmarks/benchmark_capture_range.py [--starts 50] [--cases 33 37 mri_dir]
+Usage (from the repository root):
+    PYTHONPATH=Testing python Testing/benchmarks/benchmark_capture_range.py [--starts 50] [--cases 33 37 mri_dir]
        [--methods mi search deep deep_single deep_unpolished near_truth] [--option NAME=VALUE]
        [--markdown FILE] [--json FILE]
-       python Testing/benchmarks/benchmark_capture_range.py --tables-from RUN1.json [RUN2.json ...] [--markdown FILE]
+    PYTHONPATH=Testing python Testing/benchmarks/benchmark_capture_range.py --tables-from RUN1.json [RUN2.json ...]
+       [--markdown FILE]
 """
 
 from __future__ import annotations
@@ -45,22 +47,20 @@ import SimpleITK as sitk
 
 ROOT = Path(__file__).resolve().parents[2]
 SHARED_DATA = ROOT.parent / "shared" / "data"
-sys.path.insert(0, str(ROOT / "CTMRFusion"))
-sys.path.insert(0, str(ROOT / "Testing"))
-sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from ground_truth import move_header  # noqa: E402
-from report_table import emit_table  # noqa: E402
-
-from CTMRFusionLib.body_mask import body_mask, mask_centroid_lps, mask_points_lps  # noqa: E402
-from CTMRFusionLib.frames import matrix_to_sitk_affine, sitk_transform_to_matrix  # noqa: E402
-from CTMRFusionLib.landmarks import fit_rigid_transform, match_landmarks, read_landmarks  # noqa: E402
-from CTMRFusionLib.registration_options import RegistrationOptions  # noqa: E402
-from CTMRFusionLib.registration_pairs import stack_volume  # noqa: E402
-from CTMRFusionLib.rigid_registration import register_rigid  # noqa: E402
-from CTMRFusionLib.sample_data import demo_pair  # noqa: E402
-from CTMRFusionLib.slice_pairs import cases as group_cases  # noqa: E402
-from CTMRFusionLib.slice_pairs import find_pairs, load_arrays  # noqa: E402
+from CTMRFusionLib.core.frames import matrix_to_sitk_affine, sitk_transform_to_matrix
+from CTMRFusionLib.datasets.harvard_slices import cases as group_cases
+from CTMRFusionLib.datasets.harvard_slices import find_pairs, load_arrays
+from CTMRFusionLib.datasets.registration_pairs import stack_volume
+from CTMRFusionLib.imaging.body_mask import body_mask, mask_centroid_lps, mask_points_lps
+from CTMRFusionLib.io.landmark_files import read_landmarks
+from CTMRFusionLib.io.sample_data import demo_pair
+from CTMRFusionLib.registration.landmark_fit import fit_rigid_transform
+from CTMRFusionLib.registration.options import RegistrationOptions
+from CTMRFusionLib.registration.rigid import register_rigid
+from CTMRFusionLib.registration.tre import match_landmarks
+from support.ground_truth import move_header
+from support.report_table import emit_table
 
 CAPTURED_MM = 2.0
 CASE_PRESETS = {"mri_dir": "fast"}
@@ -73,10 +73,19 @@ METHODS = {  # label, registration options
     "near_truth": ("MI from near the truth (control)", {}),
 }
 NEAR_TRUTH_DEG, NEAR_TRUTH_MM = 3.0, 3.0
-COLUMNS = ["case (MI preset)", "method", "starts", "captured", "median error (mm)", "worst error (mm)",
-           "mean start error (mm)",
-           "MI optimum vs truth (mm)",
-           "median wall (s)", "median init (s)", "network (ms)"]
+COLUMNS = [
+    "case (MI preset)",
+    "method",
+    "starts",
+    "captured",
+    "median error (mm)",
+    "worst error (mm)",
+    "mean start error (mm)",
+    "MI optimum vs truth (mm)",
+    "median wall (s)",
+    "median init (s)",
+    "network (ms)",
+]
 
 
 def load_case(name: str) -> dict:
@@ -91,11 +100,14 @@ def load_case(name: str) -> dict:
     return {"ct": stack_volume(ct_slices), "mr": stack_volume(mr_slices), "truth": np.eye(4)}
 
 
-def random_move(rng: np.random.Generator, center: np.ndarray, max_deg: float = 60.0, max_mm: float = 60.0) -> np.ndarray:
+def random_move(
+    rng: np.random.Generator, center: np.ndarray, max_deg: float = 60.0, max_mm: float = 60.0
+) -> np.ndarray:
     """4×4 LPS rigid move, angles uniform in ±``max_deg`` about each axis and translations in ±``max_mm``
     along each, about ``center`` (the benchmark's random starts with the defaults)."""
-    euler = sitk.Euler3DTransform(center.tolist(), *np.deg2rad(rng.uniform(-max_deg, max_deg, 3)),
-                                  rng.uniform(-max_mm, max_mm, 3).tolist())
+    euler = sitk.Euler3DTransform(
+        center.tolist(), *np.deg2rad(rng.uniform(-max_deg, max_deg, 3)), rng.uniform(-max_mm, max_mm, 3).tolist()
+    )
     return sitk_transform_to_matrix(euler)
 
 
@@ -108,15 +120,23 @@ def mean_distance(a: np.ndarray, b: np.ndarray, points: np.ndarray) -> float:
     return float(np.linalg.norm(apply(a, points) - apply(b, points), axis=1).mean())
 
 
-def run_case(name: str, starts: int, methods: list[str], seed: int = 0, deep_model: str = "",
-             preset: str = "", overrides: dict | None = None) -> dict:
+def run_case(
+    name: str,
+    starts: int,
+    methods: list[str],
+    seed: int = 0,
+    deep_model: str = "",
+    preset: str = "",
+    overrides: dict | None = None,
+) -> dict:
     case = load_case(name)
     mask = body_mask(case["ct"])
     center, points = mask_centroid_lps(mask), mask_points_lps(mask, 3000)
     preset = preset or CASE_PRESETS.get(name, "default")
     base = RegistrationOptions.from_preset(preset).replace(deep_model=deep_model, **(overrides or {}))
-    optimum = sitk_transform_to_matrix(register_rigid(case["ct"], case["mr"], base,
-                                                      initial_transform=matrix_to_sitk_affine(case["truth"])).transform)
+    optimum = sitk_transform_to_matrix(
+        register_rigid(case["ct"], case["mr"], base, initial_transform=matrix_to_sitk_affine(case["truth"])).transform
+    )
     optimum_error = mean_distance(optimum, case["truth"], points)
     print(f"{name}: the MI optimum lies {optimum_error:.2f} mm from the truth", file=sys.stderr)
     rng = np.random.default_rng(seed)
@@ -135,8 +155,9 @@ def run_case(name: str, starts: int, methods: list[str], seed: int = 0, deep_mod
             tick = time.perf_counter()
             try:
                 given = matrix_to_sitk_affine(near_truth) if method == "near_truth" else None
-                result = register_rigid(case["ct"], moved_mr, base.replace(**METHODS[method][1]),
-                                        initial_transform=given)
+                result = register_rigid(
+                    case["ct"], moved_mr, base.replace(**METHODS[method][1]), initial_transform=given
+                )
                 error = mean_distance(sitk_transform_to_matrix(result.transform), reference, points)
                 timings = result.timings
             except ValueError as failure:  # e.g. the images stopped overlapping: a failed start
@@ -146,8 +167,12 @@ def run_case(name: str, starts: int, methods: list[str], seed: int = 0, deep_mod
             results[method]["seconds"].append(time.perf_counter() - tick)
             results[method]["initialize_seconds"].append(timings.get("initialize", float("nan")))
             results[method]["network_seconds"].append(timings.get("deep_network", float("nan")))
-        print(f"{name} start {index + 1}/{starts}: start error {start_errors[-1]:.1f} mm; " + ", ".join(
-            f"{m} {results[m]['errors'][-1]:.1f} mm" for m in methods), file=sys.stderr, flush=True)
+        print(
+            f"{name} start {index + 1}/{starts}: start error {start_errors[-1]:.1f} mm; "
+            + ", ".join(f"{m} {results[m]['errors'][-1]:.1f} mm" for m in methods),
+            file=sys.stderr,
+            flush=True,
+        )
     return {"preset": preset, "optimum_error_mm": optimum_error, "start_errors": start_errors, "methods": results}
 
 
@@ -157,14 +182,21 @@ def summary_rows(all_results: dict) -> list[list[str]]:
         for method, values in case["methods"].items():
             errors = np.array(values["errors"])
             network = np.nanmedian(values["network_seconds"]) if method.startswith("deep") else float("nan")
-            rows.append([
-                f"{name} ({case['preset']})", METHODS[method][0], str(len(errors)),
-                f"{np.mean(errors < CAPTURED_MM):.0%}",
-                f"{np.median(errors):.2f}", f"{np.max(errors):.2f}", f"{np.mean(case['start_errors']):.1f}",
-                f"{case['optimum_error_mm']:.2f}",
-                f"{np.median(values['seconds']):.1f}", f"{np.median(values['initialize_seconds']):.2f}",
-                "" if np.isnan(network) else f"{network * 1000:.0f}",
-            ])
+            rows.append(
+                [
+                    f"{name} ({case['preset']})",
+                    METHODS[method][0],
+                    str(len(errors)),
+                    f"{np.mean(errors < CAPTURED_MM):.0%}",
+                    f"{np.median(errors):.2f}",
+                    f"{np.max(errors):.2f}",
+                    f"{np.mean(case['start_errors']):.1f}",
+                    f"{case['optimum_error_mm']:.2f}",
+                    f"{np.median(values['seconds']):.1f}",
+                    f"{np.median(values['initialize_seconds']):.2f}",
+                    "" if np.isnan(network) else f"{network * 1000:.0f}",
+                ]
+            )
     return rows
 
 
@@ -176,13 +208,21 @@ def main(argv=None) -> int:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--preset", default="", help="one MI preset for all cases (default: default; fast for mri_dir)")
     parser.add_argument("--deep-model", default="", help="registration network file (default: the shipped one)")
-    parser.add_argument("--option", action="append", default=[], metavar="NAME=VALUE",
-                        help="override a RegistrationOptions field for every method (ablations), e.g. "
-                             "deep_polish_rounds=3; repeatable")
+    parser.add_argument(
+        "--option",
+        action="append",
+        default=[],
+        metavar="NAME=VALUE",
+        help="override a RegistrationOptions field for every method (ablations), e.g. deep_polish_rounds=3; repeatable",
+    )
     parser.add_argument("--markdown", help="also write the table here")
     parser.add_argument("--json", help="also write every error and time here")
-    parser.add_argument("--tables-from", nargs="+", metavar="JSON",
-                        help="run nothing: print the table of earlier --json files (methods of a case merged)")
+    parser.add_argument(
+        "--tables-from",
+        nargs="+",
+        metavar="JSON",
+        help="run nothing: print the table of earlier --json files (methods of a case merged)",
+    )
     args = parser.parse_args(argv)
     if args.tables_from:
         all_results = {}
@@ -201,8 +241,10 @@ def main(argv=None) -> int:
     for item in args.option:
         key, _, value = item.partition("=")
         overrides[key] = json.loads(value) if value not in ("True", "False") else value == "True"
-    all_results = {name: run_case(name, args.starts, args.methods, args.seed, args.deep_model, args.preset, overrides)
-                   for name in args.cases}
+    all_results = {
+        name: run_case(name, args.starts, args.methods, args.seed, args.deep_model, args.preset, overrides)
+        for name in args.cases
+    }
     emit_table(COLUMNS, summary_rows(all_results), args.markdown)
     if args.json:
         Path(args.json).write_text(json.dumps(all_results, indent=1))

@@ -5,30 +5,29 @@ for the U-Net and each classic rule, with the number of metrics on which the U-N
 (2) wall times on this machine for one 256×256 slice and for a 256×256×200 volume (real validation slices
 repeated to 200), all methods run in the same process.
 
-Usage: python Testing/benchmarks/benchmark_fusion.py [--data ../shared/data/harvard_ctmri] [--markdown FILE]
+Usage (from the repository root):
+    PYTHONPATH=Testing python Testing/benchmarks/benchmark_fusion.py [--data ../shared/data/harvard_ctmri]
+       [--markdown FILE]
        [--model PATH] [--device cpu|cuda]
 """
 
 from __future__ import annotations
 
 import argparse
-import sys
 import time
 from pathlib import Path
 
 import numpy as np
 
 ROOT = Path(__file__).resolve().parents[2]
-sys.path.insert(0, str(ROOT / "CTMRFusion"))
-sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from CTMRFusionLib import fusion_rules  # noqa: E402
-from CTMRFusionLib.fusion_evaluation import leads_over_best, method_means, metrics_won  # noqa: E402
-from CTMRFusionLib.fusion_metrics import METRIC_NAMES  # noqa: E402
-from CTMRFusionLib.fusion_model import load_fusion_model  # noqa: E402
-from CTMRFusionLib.fusion_pipeline import fuse_stacks  # noqa: E402
-from CTMRFusionLib.slice_pairs import VALIDATION_CASES, find_pairs, load_arrays, split_by_case  # noqa: E402
-from report_table import emit_table  # noqa: E402
+from CTMRFusionLib.datasets.harvard_slices import VALIDATION_CASES, find_pairs, load_arrays, split_by_case
+from CTMRFusionLib.fusion import rules as fusion_rules
+from CTMRFusionLib.fusion.evaluation import leads_over_best, method_means, metrics_won
+from CTMRFusionLib.fusion.metrics import METRIC_NAMES
+from CTMRFusionLib.fusion.model import load_fusion_model
+from CTMRFusionLib.fusion.pipeline import fuse_stacks
+from support.report_table import emit_table
 
 DEFAULT_DATA = ROOT.parent / "shared" / "data" / "harvard_ctmri"
 METHODS = ("unet",) + tuple(fusion_rules.RULES)
@@ -64,21 +63,27 @@ def main(argv=None) -> None:
     model = load_fusion_model(args.model, args.device)
     _, validation = split_by_case(find_pairs(args.data))
     ct, mr = (a.astype(np.float32) for a in load_arrays(validation))
-    print(f"Validation cases {', '.join(VALIDATION_CASES)}: {len(validation)} slices; model {model.path.name} "
-          f"(SHA-256 {model.sha256[:12]}…) on {model.device}, torch {torch.__version__}, "
-          f"{torch.get_num_threads()} threads\n")
+    print(
+        f"Validation cases {', '.join(VALIDATION_CASES)}: {len(validation)} slices; model {model.path.name} "
+        f"(SHA-256 {model.sha256[:12]}…) on {model.device}, torch {torch.__version__}, "
+        f"{torch.get_num_threads()} threads\n"
+    )
     means = method_means(ct, mr, METHODS, model)
     leads = leads_over_best(means)
     won = metrics_won(means)
     rows = [[method] + [f"{means[method][n]:.4f}" for n in METRIC_NAMES] for method in METHODS]
     text = emit_table(["method"] + list(METRIC_NAMES), rows)
     lead_text = "; ".join(f"{name} {lead:+.4f} ({rule})" for name, (lead, rule) in leads.items())
-    summary = (f"\nU-Net beats every classic rule on {len(won)} of 8 metric means: {', '.join(won) or 'none'}\n"
-               f"U-Net minus the best rule: {lead_text}\n\n")
+    summary = (
+        f"\nU-Net beats every classic rule on {len(won)} of 8 metric means: {', '.join(won) or 'none'}\n"
+        f"U-Net minus the best rule: {lead_text}\n\n"
+    )
     print(summary, end="")
     times = timings(ct, mr, model)
-    text += summary + emit_table(["method", "one 256×256 slice (ms)", "256×256×200 volume (s)"],
-                                 [[m, f"{t[0] * 1000:.1f}", f"{t[1]:.2f}"] for m, t in times.items()])
+    text += summary + emit_table(
+        ["method", "one 256×256 slice (ms)", "256×256×200 volume (s)"],
+        [[m, f"{t[0] * 1000:.1f}", f"{t[1]:.2f}"] for m, t in times.items()],
+    )
     if args.markdown:
         Path(args.markdown).write_text(text)
 

@@ -11,7 +11,9 @@ elastix and ANTs run with their default rigid settings, and again "given the fli
 180°-about-y rotation that the CT/MR patient positions (FFS vs HFS) imply, which CTMRFusion finds itself.
 Peers are installed only for this script: ``pip install -r Testing/benchmarks/requirements.txt``.
 
-Usage: python Testing/benchmarks/benchmark_registration.py [--cases demo full] [--methods ...] [--markdown FILE]
+Usage (from the repository root):
+    PYTHONPATH=Testing python Testing/benchmarks/benchmark_registration.py [--cases demo full] [--methods ...]
+       [--markdown FILE]
 """
 
 from __future__ import annotations
@@ -29,16 +31,13 @@ import SimpleITK as sitk
 
 ROOT = Path(__file__).resolve().parents[2]
 SHARED_DATA = ROOT.parent / "shared" / "data"
-sys.path.insert(0, str(ROOT / "CTMRFusion"))
-sys.path.insert(0, str(ROOT / "Testing"))
-sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from ground_truth import move_header, rigid_matrix  # noqa: E402
-from report_table import emit_table  # noqa: E402
-
-from CTMRFusionLib.frames import sitk_transform_to_matrix  # noqa: E402
-from CTMRFusionLib.landmarks import LandmarkSet, read_landmarks, target_registration_error  # noqa: E402
-from CTMRFusionLib.sample_data import demo_pair  # noqa: E402
+from CTMRFusionLib.core.frames import sitk_transform_to_matrix
+from CTMRFusionLib.io.landmark_files import LandmarkSet, read_landmarks
+from CTMRFusionLib.io.sample_data import demo_pair
+from CTMRFusionLib.registration.tre import target_registration_error
+from support.ground_truth import move_header, rigid_matrix
+from support.report_table import emit_table
 
 MOVE = rigid_matrix((25, 20, 15), (30, -35, 25))
 FLIP = np.diag([-1.0, 1.0, -1.0])  # 180 degrees about the A-P (y) axis
@@ -49,14 +48,18 @@ def cases() -> dict:
     found = {"demo": (pair.ct, pair.mr, pair.ct_landmarks, pair.mr_landmarks)}
     full = SHARED_DATA / "mri_dir_porcine"
     if (full / "ct.nrrd").exists():
-        found["full"] = (full / "ct.nrrd", full / "mr_t2.nrrd", full / "landmarks" / "ct_landmarks_lps.csv",
-                         full / "landmarks" / "mr_landmarks_lps.csv")
+        found["full"] = (
+            full / "ct.nrrd",
+            full / "mr_t2.nrrd",
+            full / "landmarks" / "ct_landmarks_lps.csv",
+            full / "landmarks" / "mr_landmarks_lps.csv",
+        )
     return found
 
 
 def _flip_start(ct_path: Path) -> np.ndarray:
     """4x4 CT→MR start: the flip about the CT body centroid (what the patient-position headers imply)."""
-    from CTMRFusionLib.body_mask import body_mask, mask_centroid_lps
+    from CTMRFusionLib.imaging.body_mask import body_mask, mask_centroid_lps
 
     center = mask_centroid_lps(body_mask(sitk.ReadImage(str(ct_path))))
     start = np.eye(4)
@@ -66,7 +69,7 @@ def _flip_start(ct_path: Path) -> np.ndarray:
 
 
 def run_ctmrfusion(ct_path, mr_path, workdir) -> np.ndarray:
-    from CTMRFusionLib.rigid_registration import register_rigid
+    from CTMRFusionLib.registration.rigid import register_rigid
 
     result = register_rigid(sitk.ReadImage(str(ct_path)), sitk.ReadImage(str(mr_path)))
     return sitk_transform_to_matrix(result.transform)
@@ -79,8 +82,9 @@ def run_elastix(ct_path, mr_path, workdir) -> np.ndarray:
     moving = itk.imread(str(mr_path), itk.F)
     parameters = itk.ParameterObject.New()
     parameters.AddParameterMap(parameters.GetDefaultParameterMap("rigid"))
-    _, result = itk.elastix_registration_method(fixed, moving, parameter_object=parameters,
-                                                output_directory=str(workdir), log_to_console=False)
+    _, result = itk.elastix_registration_method(
+        fixed, moving, parameter_object=parameters, output_directory=str(workdir), log_to_console=False
+    )
     values = [float(v) for v in result.GetParameterMap(0)["TransformParameters"]]
     center = [float(v) for v in result.GetParameterMap(0)["CenterOfRotationPoint"]]
     euler = sitk.Euler3DTransform()
@@ -92,15 +96,19 @@ def run_elastix(ct_path, mr_path, workdir) -> np.ndarray:
 def run_ants(ct_path, mr_path, workdir) -> np.ndarray:
     import ants
 
-    registration = ants.registration(fixed=ants.image_read(str(ct_path)), moving=ants.image_read(str(mr_path)),
-                                     type_of_transform="Rigid", outprefix=str(Path(workdir) / "ants_"))
+    registration = ants.registration(
+        fixed=ants.image_read(str(ct_path)),
+        moving=ants.image_read(str(mr_path)),
+        type_of_transform="Rigid",
+        outprefix=str(Path(workdir) / "ants_"),
+    )
     # The forward transform file resamples the moving image: it maps fixed points to moving points.
     return sitk_transform_to_matrix(sitk.ReadTransform(registration["fwdtransforms"][0]))
 
 
 METHODS = {"ctmrfusion": run_ctmrfusion, "elastix": run_elastix, "ants": run_ants}
 #: Imported before the clock starts: module loading (seconds for itk's lazy loading) is not registration.
-IMPORTS = {"ctmrfusion": "CTMRFusionLib.rigid_registration", "elastix": "itk", "ants": "ants"}
+IMPORTS = {"ctmrfusion": "CTMRFusionLib.registration.rigid", "elastix": "itk", "ants": "ants"}
 
 
 def _child(method, ct_path, mr_path, start, queue) -> None:
@@ -133,7 +141,7 @@ def measure(method, ct_path, mr_path, start=None):
 
 
 def _tre(matrix, ct_landmarks, mr_landmarks) -> float:
-    from CTMRFusionLib.frames import matrix_to_sitk_affine
+    from CTMRFusionLib.core.frames import matrix_to_sitk_affine
 
     return target_registration_error(matrix_to_sitk_affine(matrix), ct_landmarks, mr_landmarks).after["mean_mm"]
 
@@ -163,22 +171,49 @@ def main(argv=None) -> int:
                 matrix, seconds, peak_mb = measure(method, ct_path, mr_path, start_original)
                 moved_matrix, moved_seconds, moved_peak = measure(method, ct_path, moved_path, start_moved)
                 row = {
-                    "case": case, "method": label, "tre_mm": _tre(matrix, ct_landmarks, mr_landmarks),
+                    "case": case,
+                    "method": label,
+                    "tre_mm": _tre(matrix, ct_landmarks, mr_landmarks),
                     "recovery_mm": _tre(moved_matrix, ct_landmarks, moved_landmarks),
-                    "seconds": (seconds + moved_seconds) / 2, "peak_mb": max(peak_mb, moved_peak),
+                    "seconds": (seconds + moved_seconds) / 2,
+                    "peak_mb": max(peak_mb, moved_peak),
                 }
                 rows.append(row)
-                print(f"{case:5s} {label:13s} TRE {row['tre_mm']:7.2f} mm  moved-MR TRE {row['recovery_mm']:7.2f} mm  "
-                      f"{row['seconds']:7.1f} s  {row['peak_mb']:7.0f} MB", flush=True)
+                print(
+                    f"{case:5s} {label:13s} TRE {row['tre_mm']:7.2f} mm  moved-MR TRE {row['recovery_mm']:7.2f} mm  "
+                    f"{row['seconds']:7.1f} s  {row['peak_mb']:7.0f} MB",
+                    flush=True,
+                )
 
     table = []
     for row in rows:
         ours = next(r for r in rows if r["case"] == row["case"] and r["method"] == "ctmrfusion")
-        table.append([row["case"], row["method"], f"{row['tre_mm']:.2f}", f"{row['recovery_mm']:.2f}",
-                      f"{row['seconds']:.1f}", f"{row['peak_mb']:.0f}", f"{row['seconds'] / ours['seconds']:.2f}",
-                      f"{row['peak_mb'] / ours['peak_mb']:.2f}"])
-    emit_table(["case", "method", "landmark TRE (mm)", "TRE after known move (mm)", "wall time (s)",
-                "peak memory (MB)", "time / CTMRFusion", "memory / CTMRFusion"], table, args.markdown)
+        table.append(
+            [
+                row["case"],
+                row["method"],
+                f"{row['tre_mm']:.2f}",
+                f"{row['recovery_mm']:.2f}",
+                f"{row['seconds']:.1f}",
+                f"{row['peak_mb']:.0f}",
+                f"{row['seconds'] / ours['seconds']:.2f}",
+                f"{row['peak_mb'] / ours['peak_mb']:.2f}",
+            ]
+        )
+    emit_table(
+        [
+            "case",
+            "method",
+            "landmark TRE (mm)",
+            "TRE after known move (mm)",
+            "wall time (s)",
+            "peak memory (MB)",
+            "time / CTMRFusion",
+            "memory / CTMRFusion",
+        ],
+        table,
+        args.markdown,
+    )
     return 0
 
 

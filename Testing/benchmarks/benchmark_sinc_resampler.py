@@ -8,7 +8,8 @@ prints both wall times, their ratio and the largest difference of values.
   Ours runs on the whole grid (with its peak memory); SimpleITK would need about half an hour, so it runs
   on a 4.2 M-voxel block of the grid and its time is scaled by the voxel count (marked "extrapolated").
 
-Usage: python Testing/benchmarks/benchmark_sinc_resampler.py [--markdown FILE]
+Usage (from the repository root):
+    PYTHONPATH=Testing python Testing/benchmarks/benchmark_sinc_resampler.py [--markdown FILE]
 """
 
 from __future__ import annotations
@@ -23,12 +24,10 @@ import numpy as np
 import SimpleITK as sitk
 
 ROOT = Path(__file__).resolve().parents[2]
-sys.path.insert(0, str(ROOT / "CTMRFusion"))
-sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from CTMRFusionLib.sample_data import demo_pair  # noqa: E402
-from CTMRFusionLib.sinc_resampler import resample_windowed_sinc  # noqa: E402
-from report_table import emit_table  # noqa: E402
+from CTMRFusionLib.imaging.sinc_resampler import resample_windowed_sinc
+from CTMRFusionLib.io.sample_data import demo_pair
+from support.report_table import emit_table
 
 SHARED = ROOT.parent / "shared" / "data" / "mri_dir_porcine"
 
@@ -51,15 +50,20 @@ def compare(moving, reference, itk_reference=None) -> dict:
     """Time both resamplers; SimpleITK on ``itk_reference`` (a block of ``reference``) if given."""
     itk_reference = itk_reference or reference
     ours, ours_seconds = timed(lambda: resample_windowed_sinc(moving, reference, transform(), 0.0, sitk.sitkFloat32))
-    theirs, itk_seconds = timed(lambda: sitk.Resample(moving, itk_reference, transform(),
-                                                      sitk.sitkHammingWindowedSinc, 0.0, sitk.sitkFloat32))
+    theirs, itk_seconds = timed(
+        lambda: sitk.Resample(moving, itk_reference, transform(), sitk.sitkHammingWindowedSinc, 0.0, sitk.sitkFloat32)
+    )
     ours_block = sitk.Resample(ours, itk_reference, sitk.Transform(), sitk.sitkNearestNeighbor, 0.0)
     difference = np.abs(sitk.GetArrayViewFromImage(ours_block) - sitk.GetArrayViewFromImage(theirs))
     voxels, itk_voxels = np.prod(reference.GetSize()), np.prod(itk_reference.GetSize())
     itk_full = itk_seconds * voxels / itk_voxels
     return {
-        "voxels": int(voxels), "ours_s": ours_seconds, "itk_s": itk_full, "extrapolated": itk_voxels < voxels,
-        "ratio": itk_full / ours_seconds, "max_diff": float(difference.max()),
+        "voxels": int(voxels),
+        "ours_s": ours_seconds,
+        "itk_s": itk_full,
+        "extrapolated": itk_voxels < voxels,
+        "ratio": itk_full / ours_seconds,
+        "max_diff": float(difference.max()),
         "relative_diff": float(difference.max() / np.abs(sitk.GetArrayViewFromImage(theirs)).max()),
         "peak_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
     }
@@ -78,10 +82,30 @@ def main(argv=None) -> int:
     table = []
     for case, row in rows.items():
         itk = f"{row['itk_s']:.1f}" + (" (extrapolated)" if row["extrapolated"] else "")
-        table.append([case, f"{row['voxels'] / 1e6:.1f} M", itk, f"{row['ours_s']:.1f}", f"{row['ratio']:.1f}×",
-                      f"{row['max_diff']:.2e} / {row['relative_diff']:.1e}", f"{row['peak_mb']:.0f}"])
-    emit_table(["case", "output voxels", "SimpleITK sinc (s)", "CTMRFusion sinc (s)", "speed-up",
-                "max difference (abs / relative)", "peak memory so far (MB)"], table, args.markdown)
+        table.append(
+            [
+                case,
+                f"{row['voxels'] / 1e6:.1f} M",
+                itk,
+                f"{row['ours_s']:.1f}",
+                f"{row['ratio']:.1f}×",
+                f"{row['max_diff']:.2e} / {row['relative_diff']:.1e}",
+                f"{row['peak_mb']:.0f}",
+            ]
+        )
+    emit_table(
+        [
+            "case",
+            "output voxels",
+            "SimpleITK sinc (s)",
+            "CTMRFusion sinc (s)",
+            "speed-up",
+            "max difference (abs / relative)",
+            "peak memory so far (MB)",
+        ],
+        table,
+        args.markdown,
+    )
     return 0
 
 

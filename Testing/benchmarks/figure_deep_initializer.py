@@ -2,7 +2,10 @@
 correction, and the MI result, as CT (purple) / MR (green) overlays on the network grid.
 
 Columns: start | after the network (2 passes) | after MI; rows: axial and coronal middle planes of the
-network grid (8 mm voxels). Usage: python Testing/benchmarks/figure_deep_initializer.py OUT.png [--case 37]
+network grid (8 mm voxels).
+
+Usage (from the repository root):
+    PYTHONPATH=Testing python Testing/benchmarks/figure_deep_initializer.py OUT.png [--case 37]
 """
 
 from __future__ import annotations
@@ -15,21 +18,18 @@ import numpy as np
 import SimpleITK as sitk
 
 ROOT = Path(__file__).resolve().parents[2]
-sys.path.insert(0, str(ROOT / "CTMRFusion"))
-sys.path.insert(0, str(ROOT / "Testing"))
 
-from ground_truth import move_header, rigid_matrix  # noqa: E402
-
-from CTMRFusionLib.body_mask import body_mask, mask_centroid_lps, mask_points_lps  # noqa: E402
-from CTMRFusionLib.frames import sitk_transform_to_matrix  # noqa: E402
-from CTMRFusionLib.deep_initializer import deep_initial_transform  # noqa: E402
-from CTMRFusionLib.fusion_montage import montage  # noqa: E402
-from CTMRFusionLib.network_grid import NetworkGrid, resample_to_grid, unit_intensities  # noqa: E402
-from CTMRFusionLib.registration_model import load_registration_model  # noqa: E402
-from CTMRFusionLib.registration_options import RegistrationOptions  # noqa: E402
-from CTMRFusionLib.registration_pairs import stack_volume  # noqa: E402
-from CTMRFusionLib.rigid_registration import register_rigid  # noqa: E402
-from CTMRFusionLib.slice_pairs import cases, find_pairs, load_arrays  # noqa: E402
+from CTMRFusionLib.core.frames import sitk_transform_to_matrix
+from CTMRFusionLib.datasets.harvard_slices import cases, find_pairs, load_arrays
+from CTMRFusionLib.datasets.registration_pairs import stack_volume
+from CTMRFusionLib.deep_registration.grid import NetworkGrid, resample_to_grid, unit_intensities
+from CTMRFusionLib.deep_registration.initializer import deep_initial_transform
+from CTMRFusionLib.deep_registration.model import load_registration_model
+from CTMRFusionLib.fusion.montage import montage
+from CTMRFusionLib.imaging.body_mask import body_mask, mask_centroid_lps, mask_points_lps
+from CTMRFusionLib.registration.options import RegistrationOptions
+from CTMRFusionLib.registration.rigid import register_rigid
+from support.ground_truth import move_header, rigid_matrix
 
 
 def apply(matrix: np.ndarray, points: np.ndarray) -> np.ndarray:
@@ -72,10 +72,18 @@ def main(argv=None) -> int:
     image = sitk.GetImageFromArray(np.stack(channels, axis=-1), isVector=True)
     sitk.WriteImage(image, args.out)
     points = mask_points_lps(body_mask(ct), 3000)
-    errors = [np.linalg.norm(apply(sitk_transform_to_matrix(t) if not isinstance(t, np.ndarray) else t, points)
-                             - apply(np.linalg.inv(start), points), axis=1).mean() for t in (np.eye(4), deep, final)]
-    print(f"wrote {args.out}; mean error over the CT body: start {errors[0]:.1f} mm, after the network "
-          f"{errors[1]:.1f} mm, after MI {errors[2]:.1f} mm")
+    errors = [
+        np.linalg.norm(
+            apply(sitk_transform_to_matrix(t) if not isinstance(t, np.ndarray) else t, points)
+            - apply(np.linalg.inv(start), points),
+            axis=1,
+        ).mean()
+        for t in (np.eye(4), deep, final)
+    ]
+    print(
+        f"wrote {args.out}; mean error over the CT body: start {errors[0]:.1f} mm, after the network "
+        f"{errors[1]:.1f} mm, after MI {errors[2]:.1f} mm"
+    )
     return 0
 
 

@@ -1,0 +1,164 @@
+"""``ctmrfusion register``: rigid registration of an MR (moving) onto a CT (fixed), from files to files.
+
+The transform written is an ITK transform file in LPS that maps CT (fixed) points to MR (moving) points:
+``sitk.Resample(mr, ct, sitk.ReadTransform(path))`` puts the MR on the CT, and Slicer loads the file as the
+transform that moves the MR onto the CT.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from pathlib import Path
+
+from CTMRFusionLib import __version__
+from CTMRFusionLib.cli.terminal_progress import TerminalProgress
+from CTMRFusionLib.core.errors import InvalidInputError
+from CTMRFusionLib.imaging.resampling import resample_onto
+from CTMRFusionLib.io.images import check_output_path, read_image, read_transform, write_image, write_transform
+from CTMRFusionLib.io.landmark_files import LandmarkError, read_landmarks
+from CTMRFusionLib.registration.options import INITIALIZERS, INTERPOLATORS, RegistrationOptions, preset_names
+from CTMRFusionLib.registration.rigid import register_rigid
+from CTMRFusionLib.registration.tre import match_landmarks, target_registration_error
+
+REGISTER_EPILOG = """\
+The transform file (--transform, .h5 or .tfm) is an ITK transform in LPS mm that maps CT (fixed) points
+to MR (moving) points, so that sitk.Resample(mr, ct, sitk.ReadTransform(FILE)) puts the MR on the CT grid.
+Slicer reads the same file as the transform that shows the MR aligned on the CT.
+"""
+
+
+def add_arguments(parser) -> None:
+    """The register command's arguments (also parsed by ``demo``, so both share the defaults)."""
+    parser.add_argument("--ct", required=True, help="CT (fixed) image file or DICOM folder")
+    parser.add_argument("--mr", required=True, help="MR (moving) image file or DICOM folder")
+    parser.add_argument("--transform", required=True, help="output ITK transform (.h5/.tfm), CT→MR points, LPS")
+    parser.add_argument("--volume", help="output: MR resampled on the CT grid (e.g. .nrrd, .nii.gz)")
+    parser.add_argument("--report", help="output JSON report: parameters, metric, iterations, timings, TRE")
+    parser.add_argument(
+        "--interpolator",
+        choices=INTERPOLATORS,
+        default="sinc",
+        help="interpolator of the final resample (default: sinc = Hamming-windowed sinc)",
+    )
+    parser.add_argument("--preset", choices=preset_names(), default="default", help="registration preset")
+    parser.add_argument(
+        "--initializer",
+        choices=INITIALIZERS,
+        help="initial alignment (default: search; deep: the registration network, needs torch)",
+    )
+    parser.add_argument(
+        "--initial-transform",
+        help="start from this ITK transform file (CT→MR, LPS) instead of an initializer; with "
+        "--initializer deep the network corrects it",
+    )
+    parser.add_argument("--deep-model", help="TorchScript registration network to use instead of the shipped one")
+    parser.add_argument("--device", default="auto", help="deep initializer device: auto (GPU if available), cpu, cuda")
+    parser.add_argument("--ct-mask", help="optional CT mask image (non-zero = use)")
+    parser.add_argument("--mr-mask", help="optional MR mask image (non-zero = use)")
+    parser.add_argument("--ct-landmarks", help="CT landmarks (.mrk.json, .fcsv, .csv in LPS)")
+    parser.add_argument("--mr-landmarks", help="MR landmarks, paired with the CT ones")
+    parser.add_argument("--pairing", choices=("label", "order"), default="label", help="landmark pairing")
+    parser.add_argument("--quiet", action="store_true", help="no progress display")
+
+
+def add_parser(commands) -> None:
+    parser = commands.add_parser(
+        "register",
+        help="rigidly register an MR onto a CT",
+        epilog=REGISTER_EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    add_arguments(parser)
+
+
+def _options(args) -> RegistrationOptions:
+    options = RegistrationOptions.from_preset(args.preset)
+    changes = {"final_interpolator": args.interpolator}
+    if args.initializer:
+        changes["initializer"] = args.initializer
+    if args.deep_model:
+        if (args.initializer or options.initializer) != "deep":
+            raise InvalidInputError("--deep-model is only used with --initializer deep.")
+        changes["deep_model"] = args.deep_model
+    changes["deep_device"] = args.device
+    return options.replace(**changes)
+
+
+def run_registration(args) -> dict:
+    """Register the files named in ``args``; write the outputs; return the report dictionary."""
+    inputs = [
+        args.ct,
+        args.mr,
+        args.ct_mask,
+        args.mr_mask,
+        args.ct_landmarks,
+        args.mr_landmarks,
+        args.initial_transform,
+        args.deep_model,
+    ]
+    outputs = [p for p in (args.transform, args.volume, args.report) if p]
+    for output in outputs:
+        check_output_path(output, inputs)
+    if bool(args.ct_landmarks) != bool(args.mr_landmarks):
+        raise LandmarkError("Give both --ct-landmarks and --mr-landmarks, or neither.")
+    options = _options(args)
+    progress = TerminalProgress(quiet=args.quiet)
+
+    started = time.perf_counter()
+    ct = read_image(args.ct, "CT")
+    mr = read_image(args.mr, "MR")
+    ct_mask = read_image(args.ct_mask, "CT mask") if args.ct_mask else None
+    mr_mask = read_image(args.mr_mask, "MR mask") if args.mr_mask else None
+    landmarks = None
+    if args.ct_landmarks:
+        landmarks = (read_landmarks(args.ct_landmarks), read_landmarks(args.mr_landmarks))
+        match_landmarks(*landmarks, by=args.pairing)  # fail now, not after the registration
+    initial = read_transform(args.initial_transform) if args.initial_transform else None
+    read_seconds = time.perf_counter() - started
+
+    result = register_rigid(ct, mr, options, ct_mask, mr_mask, initial, progress=progress)
+    report = {
+        "ctmrfusion_version": __version__,
+        "inputs": {"ct": str(args.ct), "mr": str(args.mr)},
+        "transform_convention": "ITK, LPS mm, maps CT (fixed) points to MR (moving) points",
+        "options": options.to_dict(),
+        **result.to_dict(),
+    }
+    report["timings_seconds"]["read"] = read_seconds
+    if landmarks is not None:
+        report["tre"] = target_registration_error(result.transform, *landmarks, by=args.pairing).to_dict()
+    if args.volume:
+        tick = time.perf_counter()
+        resampled = resample_onto(mr, ct, result.transform, args.interpolator, progress=progress)
+        write_image(resampled, args.volume)
+        report["timings_seconds"]["resample"] = time.perf_counter() - tick
+    write_transform(result.transform, args.transform)
+    if args.report:
+        Path(args.report).write_text(json.dumps(report, indent=2))
+    return report
+
+
+def print_summary(report: dict, stream=sys.stdout) -> None:
+    parameters = report["parameters"]
+    angles = ", ".join(f"{a:.4f}" for a in parameters["angles_rad"])
+    translation = ", ".join(f"{t:.2f}" for t in parameters["translation_mm"])
+    print(
+        f"Metric (Mattes MI): {report['metric']:.4f} after {report['iterations']} iterations, "
+        f"{report['elapsed_seconds']:.1f} s",
+        file=stream,
+    )
+    print(f"Angles (rad, LPS x/y/z): {angles}; translation (mm, LPS): {translation}", file=stream)
+    if "tre" in report:
+        before, after = report["tre"]["before"], report["tre"]["after"]
+        print(
+            f"Landmark TRE over {after['count']} pairs: before {before['mean_mm']:.2f} mm mean; after "
+            f"{after['mean_mm']:.2f} mm mean, {after['median_mm']:.2f} median, {after['max_mm']:.2f} max",
+            file=stream,
+        )
+
+
+def run(args) -> None:
+    print_summary(run_registration(args))

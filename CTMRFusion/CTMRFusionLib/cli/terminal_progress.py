@@ -1,0 +1,34 @@
+"""Progress of long commands on stderr: one rewritten line on a terminal, a line per 10 % in a log."""
+
+from __future__ import annotations
+
+import sys
+
+from CTMRFusionLib.core.progress import ProgressEvent
+
+
+class TerminalProgress:
+    """A :data:`~CTMRFusionLib.core.progress.ProgressCallback` that writes to ``stream``."""
+
+    def __init__(self, stream=sys.stderr, quiet: bool = False):
+        self.stream, self.quiet = stream, quiet
+        self.interactive = hasattr(stream, "isatty") and stream.isatty()
+        self.last_decile = (None, -1)
+
+    def __call__(self, event: ProgressEvent) -> None:
+        if self.quiet:
+            return
+        detail = event.message
+        if event.stage == "register" and event.iteration:
+            detail += f" it {event.iteration} MI {event.metric:.4f}"
+        line = f"{event.stage:10s} {event.fraction * 100:5.1f}%  {detail}"
+        if self.interactive:
+            self.stream.write("\r" + line[:100].ljust(100))
+            if event.fraction >= 1.0:
+                self.stream.write("\n")
+        else:
+            decile = (event.stage, int(event.fraction * 10))
+            if decile != self.last_decile:
+                self.last_decile = decile
+                self.stream.write(line + "\n")
+        self.stream.flush()

@@ -1,0 +1,1 @@
+"""The deep registration initializer (torch): grid, differentiable warp, intra-modality loss, network, training."""

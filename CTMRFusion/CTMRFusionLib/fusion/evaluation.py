@@ -1,0 +1,35 @@
+"""Comparing fusion methods on slice pairs with the eight metrics (benchmark, tests, model card)."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from CTMRFusionLib.fusion import rules as fusion_rules
+from CTMRFusionLib.fusion.metrics import METRIC_NAMES, all_metrics
+from CTMRFusionLib.fusion.pipeline import fuse_stacks
+
+
+def method_means(ct: np.ndarray, mr: np.ndarray, methods, model=None) -> dict[str, dict[str, float]]:
+    """{method: {metric: mean over slices}} for (n, H, W) 8-bit-scale stacks; outputs rounded to 8 bits."""
+    means = {}
+    for method in methods:
+        fused = np.clip(np.rint(fuse_stacks(ct, mr, method, model)), 0, 255)
+        rows = [all_metrics(a, b, f) for a, b, f in zip(ct, mr, fused)]
+        means[method] = {name: float(np.mean([r[name] for r in rows])) for name in METRIC_NAMES}
+    return means
+
+
+def leads_over_best(
+    means: dict, candidate: str = "unet", rivals=tuple(fusion_rules.RULES)
+) -> dict[str, tuple[float, str]]:
+    """{metric: (candidate's mean − the best rival's mean, that rival)}; a lead > 0 means every rival is beaten."""
+    leads = {}
+    for name in METRIC_NAMES:
+        best = max(rivals, key=lambda rival: means[rival][name])
+        leads[name] = (means[candidate][name] - means[best][name], best)
+    return leads
+
+
+def metrics_won(means: dict, candidate: str = "unet", rivals=tuple(fusion_rules.RULES)) -> list[str]:
+    """Metrics on which ``candidate``'s mean is higher than every rival's mean."""
+    return [name for name, (lead, _) in leads_over_best(means, candidate, rivals).items() if lead > 0]

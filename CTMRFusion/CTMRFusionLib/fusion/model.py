@@ -1,0 +1,97 @@
+"""Loading, checking, exporting and running the TorchScript fusion model (torch imported only when used).
+
+The shipped model lives in ``Resources/Models/fusion_unet.pt`` with its model card ``fusion_unet.md``; its
+SHA-256 is recorded in ``Resources/Models/models.json`` (entry ``fusion_unet``) and checked on every load, so
+a truncated or altered file is refused with a clear message instead of being run. TorchScript files contain
+code: a model from any other path is loaded only when its path is given explicitly (``path=``/``--model``),
+and its hash is reported (and checked against ``expected_sha256`` when given). Every model must carry
+CTMRFusion metadata and pass a signature check: 2 input channels (CT, MR) in [0, 1] → 1 output channel of the
+same size in [0, 1].
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+from CTMRFusionLib.core.errors import InvalidInputError
+from CTMRFusionLib.core.progress import CancelToken, ProgressCallback, ProgressEvent, report
+from CTMRFusionLib.ml import torchscript
+from CTMRFusionLib.ml.registry import model_entry
+
+#: The registry entry of the shipped fusion model.
+MODEL_NAME = "fusion_unet"
+_PURPOSE = ("The U-Net fusion", "Use a classic method (max, average, laplacian, gff), or install it. ")
+
+
+def shipped_model_path() -> Path:
+    return model_entry(MODEL_NAME).path
+
+
+def import_torch():
+    """torch, or an error saying how to get it (the classic fusion rules do not need it)."""
+    return torchscript.import_torch(*_PURPOSE)
+
+
+class FusionModel(torchscript.LoadedModel):
+    """A checked TorchScript fusion model ready for inference."""
+
+    def fuse(
+        self,
+        ct: np.ndarray,
+        mr: np.ndarray,
+        batch_size: int = 8,
+        progress: ProgressCallback | None = None,
+        cancel: CancelToken | None = None,
+    ) -> np.ndarray:
+        """Fuse slice stacks ``ct``, ``mr`` of shape (n, H, W) on the 0–255 scale → (n, H, W) float32 0–255."""
+        torch = import_torch()
+        ct, mr = np.asarray(ct, np.float32), np.asarray(mr, np.float32)
+        if ct.shape != mr.shape or ct.ndim != 3:
+            raise InvalidInputError(f"CT slices {ct.shape} and MR slices {mr.shape} must be equal (n, H, W) stacks.")
+        fused = np.empty(ct.shape, np.float32)
+        count = ct.shape[0]
+        with torch.inference_mode():
+            for start in range(0, count, batch_size):
+                if cancel is not None:
+                    cancel.raise_if_cancelled()
+                stop = min(count, start + batch_size)
+                batch = np.stack([ct[start:stop], mr[start:stop]], axis=1) / 255.0
+                out = self.module(torch.from_numpy(batch).to(self.device))
+                fused[start:stop] = out[:, 0].float().cpu().numpy() * 255.0
+                report(progress, ProgressEvent("fuse", stop / count, f"U-Net: {stop}/{count} slices", iteration=stop))
+        return fused
+
+
+def _check_signature(module, torch, metadata=None) -> None:
+    probe = torch.linspace(0, 1, 2 * 40 * 36).reshape(1, 2, 40, 36)
+    try:
+        with torch.inference_mode():
+            out = module(probe)
+    except Exception as error:
+        raise InvalidInputError(f"the model failed on a (1, 2, 40, 36) test input: {str(error)[:200]}") from error
+    if tuple(out.shape) != (1, 1, 40, 36):
+        raise InvalidInputError(
+            f"the model maps a (1, 2, 40, 36) input to {tuple(out.shape)}; (1, 1, 40, 36) "
+            "is expected (CT and MR in, one fused channel out)."
+        )
+    if not bool(torch.isfinite(out).all()) or float(out.min()) < 0 or float(out.max()) > 1:
+        raise InvalidInputError("the model's output is not finite values in [0, 1].")
+
+
+def load_fusion_model(path=None, device: str = "auto", expected_sha256: str | None = None) -> FusionModel:
+    """Load and check a TorchScript fusion model.
+
+    path None: the shipped model, whose SHA-256 must be the registry's. Otherwise the file at ``path`` (explicit
+    user choice), checked against ``expected_sha256`` when given. device: "auto" (CUDA if available, else CPU),
+    "cpu" or "cuda[:n]". Raises :class:`InvalidInputError` naming the problem.
+    """
+    return torchscript.load_model(
+        model_entry(MODEL_NAME), path, device, expected_sha256, _check_signature, FusionModel, *_PURPOSE
+    )
+
+
+def export_torchscript(model, path, metadata: dict) -> str:
+    """Script ``model`` (a :class:`~CTMRFusionLib.fusion.unet.FusionUNet`) to ``path`` with metadata; its SHA-256."""
+    return torchscript.export_model(model, path, model_entry(MODEL_NAME), metadata)

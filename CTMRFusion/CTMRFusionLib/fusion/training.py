@@ -1,0 +1,372 @@
+"""Training the fusion U-Net on CT/MR slice pairs (needs torch); what ``ctmrfusion train-fusion`` runs.
+
+Data: a folder with ``CT/`` and ``MRI/`` PNG slices named ``<case><3-digit slice>.png`` (the Harvard layout,
+see :mod:`slice_pairs`), split by case into training and validation; supervised mode also needs a folder of
+fused targets with the same file names. Training uses random crops, flips and 90° rotations, Adam and a
+cosine learning-rate schedule; it writes ``checkpoint.pt`` (resumable: model, optimiser, schedule, random
+states) after every epoch, ``best.pt`` at the lowest validation loss, and ``history.json``.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+import warnings
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from CTMRFusionLib.datasets import harvard_slices as slice_pairs
+from CTMRFusionLib.fusion import rules as fusion_rules
+from CTMRFusionLib.fusion.evaluation import method_means
+from CTMRFusionLib.fusion.losses import LossWeights, supervised_loss, unsupervised_loss
+from CTMRFusionLib.fusion.model import FusionModel, export_torchscript
+from CTMRFusionLib.fusion.pipeline import fuse_stacks
+from CTMRFusionLib.fusion.unet import FusionUNet, parameter_count
+from CTMRFusionLib.ml.training_support import (
+    cpu_description,
+    load_checkpoint,
+    progress_bar,
+    save_checkpoint,
+    seed_everything,
+    shared_data_relative,
+)
+
+
+@dataclass
+class TrainingConfig:
+    data: str
+    output: str
+    mode: str = "unsupervised"  # or "supervised" (needs ``targets``)
+    targets: str | None = None
+    width: int = 16
+    epochs: int = 60
+    batch_size: int = 8
+    crop: int = 128
+    learning_rate: float = 1e-3
+    seed: int = 0
+    validation_cases: tuple = slice_pairs.VALIDATION_CASES
+    weights: LossWeights = field(default_factory=LossWeights)
+    threads: int = 0  # 0: torch's default
+    limit_slices: int = 0  # >0: use only this many training slices (smoke tests)
+    init_from: str | None = None  # start from these weights (a TorchScript fusion model or a best.pt)
+    flip_average: bool = False  # final validation metrics and export average the 4 flips (see fusion_unet)
+
+
+def _load_split(config: TrainingConfig):
+    pairs = slice_pairs.find_pairs(config.data)
+    train, validation = slice_pairs.split_by_case(pairs, config.validation_cases)
+    if not train or not validation:
+        raise ValueError(
+            f"Split by case left train={len(train)} and validation={len(validation)} slices; "
+            f"cases present: {sorted(slice_pairs.cases(pairs))}."
+        )
+    if config.limit_slices:
+        train, validation = train[: config.limit_slices], validation[: max(1, config.limit_slices // 2)]
+
+    def tensors(subset):
+        ct, mr = slice_pairs.load_arrays(subset)
+        stack = [ct, mr]
+        if config.mode == "supervised":
+            if not config.targets:
+                raise ValueError("Supervised training needs --targets (fused images named like the CT slices).")
+            stack.append(np.stack([slice_pairs.read_grey_png(Path(config.targets) / p.ct_path.name) for p in subset]))
+        elif config.weights.rivals:
+            stack.extend(rival_images(ct, mr))
+        return torch.from_numpy(np.stack(stack, axis=1).astype(np.float32) / 255.0)
+
+    return tensors(train), tensors(validation), sorted({p.case for p in train}), sorted({p.case for p in validation})
+
+
+def rival_images(ct: np.ndarray, mr: np.ndarray) -> list[np.ndarray]:
+    """The classic rules' fused stacks (one per rule of ``fusion_rules.RULES``) of (n, H, W) 0–255 stacks,
+    for the ``rivals`` loss; fused on the whole slices, then cropped and turned with them."""
+    ct, mr = ct.astype(np.float32), mr.astype(np.float32)
+    return [np.clip(fuse_stacks(ct, mr, method), 0, 255) for method in fusion_rules.RULES]
+
+
+def _augment(batch: torch.Tensor, crop: int, generator: torch.Generator) -> torch.Tensor:
+    n, _, h, w = batch.shape
+    crop = min(crop, h, w)
+    out = []
+    for item in batch:
+        top = int(torch.randint(0, h - crop + 1, (1,), generator=generator))
+        left = int(torch.randint(0, w - crop + 1, (1,), generator=generator))
+        item = item[:, top : top + crop, left : left + crop]
+        if torch.rand(1, generator=generator) < 0.5:
+            item = item.flip(-1)
+        item = torch.rot90(item, int(torch.randint(0, 4, (1,), generator=generator)), dims=(-2, -1))
+        out.append(item)
+    return torch.stack(out)
+
+
+def _loss(model, batch, config):
+    fused = model(batch[:, :2])
+    if config.mode == "supervised":
+        return supervised_loss(fused, batch[:, 2:3])
+    return unsupervised_loss(fused, batch[:, :1], batch[:, 1:2], config.weights, rivals=batch[:, 2:])
+
+
+def validation_metrics(model, validation: torch.Tensor) -> dict:
+    """Mean of the eight fusion metrics over the validation slices (0–255 scale), as the benchmark computes them."""
+    model.eval()
+    wrapped = FusionModel(model, "cpu", {}, "", Path())
+    stacks = validation[:, :2].numpy() * 255.0
+    return method_means(stacks[:, 0], stacks[:, 1], ["unet"], wrapped)["unet"]
+
+
+def train(
+    config: TrainingConfig, log: Callable[[str], None] = print, show_progress: bool = True, resume: bool = False
+) -> dict:
+    """Train (or resume) and return the history; see the module docstring for the files written."""
+    if config.mode not in ("unsupervised", "supervised"):
+        raise ValueError(f"Unknown training mode '{config.mode}'; use 'unsupervised' or 'supervised'.")
+    if config.threads:
+        torch.set_num_threads(config.threads)
+    output = Path(config.output)
+    output.mkdir(parents=True, exist_ok=True)
+    generator = seed_everything(config.seed)
+    train_set, validation_set, train_cases, validation_cases = _load_split(config)
+    log(
+        f"training cases {train_cases} ({len(train_set)} slices), validation cases {validation_cases} "
+        f"({len(validation_set)} slices), mode {config.mode}, width {config.width}"
+    )
+
+    model = FusionUNet(config.width)
+    if config.init_from:
+        model.load_state_dict(initial_weights(config.init_from, config.width))
+        log(f"starting from the weights of {config.init_from}")
+    optimizer = torch.optim.Adam(model.parameters(), lr=config.learning_rate)
+    scheduler = torch.optim.lr_scheduler.CosineAnnealingLR(
+        optimizer, T_max=config.epochs, eta_min=config.learning_rate * 0.02
+    )
+    history = {
+        "config": _config_dict(config),
+        "epochs": [],
+        "best_epoch": None,
+        "best_loss": float("inf"),
+        "train_seconds": 0.0,
+        "train_cases": train_cases,
+        "validation_cases": validation_cases,
+        "train_slices": len(train_set),
+        "validation_slices": len(validation_set),
+    }
+    start_epoch = 1
+    checkpoint_path = output / "checkpoint.pt"
+    if resume and checkpoint_path.is_file():
+        state = load_checkpoint(checkpoint_path, model, optimizer, scheduler, generator)
+        history = state["history"]
+        start_epoch = state["epoch"] + 1
+        log(f"resumed after epoch {state['epoch']}")
+
+    steps = max(1, len(train_set) // config.batch_size)
+    for epoch in range(start_epoch, config.epochs + 1):
+        started = time.perf_counter()
+        model.train()
+        order = torch.randperm(len(train_set), generator=generator)
+        running = 0.0
+        for step in range(steps):
+            batch = _augment(
+                train_set[order[step * config.batch_size : (step + 1) * config.batch_size]], config.crop, generator
+            )
+            loss, _ = _loss(model, batch, config)
+            optimizer.zero_grad()
+            loss.backward()
+            optimizer.step()
+            running += float(loss.detach())
+            if show_progress:
+                progress_bar(f"epoch {epoch}/{config.epochs}", step + 1, steps, running / (step + 1))
+        scheduler.step()
+        model.eval()
+        with torch.no_grad():
+            validation_loss = float(
+                np.mean(
+                    [
+                        float(_loss(model, validation_set[i : i + 8], config)[0])
+                        for i in range(0, len(validation_set), 8)
+                    ]
+                )
+            )
+        seconds = time.perf_counter() - started
+        history["train_seconds"] += seconds
+        record = {
+            "epoch": epoch,
+            "train_loss": running / steps,
+            "validation_loss": validation_loss,
+            "learning_rate": scheduler.get_last_lr()[0],
+            "seconds": seconds,
+        }
+        history["epochs"].append(record)
+        log(
+            f"epoch {epoch}/{config.epochs}: train loss {record['train_loss']:.4f}, validation loss "
+            f"{validation_loss:.4f}, lr {record['learning_rate']:.2e}, {seconds:.1f} s"
+        )
+        if validation_loss < history["best_loss"]:
+            history["best_loss"], history["best_epoch"] = validation_loss, epoch
+            torch.save({"model": model.state_dict(), "width": config.width, "epoch": epoch}, output / "best.pt")
+        save_checkpoint(checkpoint_path, model, optimizer, scheduler, generator, history=history, epoch=epoch)
+        (output / "history.json").write_text(json.dumps(history, indent=1))
+
+    best = torch.load(output / "best.pt", weights_only=False)
+    model.load_state_dict(best["model"])
+    model.flip_average = config.flip_average
+    history["validation_metrics"] = validation_metrics(model, validation_set)
+    measured = ", ".join(f"{k} {v:.3f}" for k, v in history["validation_metrics"].items())
+    log(f"validation metrics (best epoch {history['best_epoch']}): {measured}")
+    (output / "history.json").write_text(json.dumps(history, indent=1))
+    return history
+
+
+def initial_weights(path, width: int) -> dict:
+    """State dict to fine-tune from: a ``best.pt``/``checkpoint.pt`` of this trainer or an exported TorchScript
+    fusion model (the shipped one included); its width must be ``width``."""
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"--init-from: no file {path}")
+    state = None
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", DeprecationWarning)
+            state = torch.jit.load(str(path), map_location="cpu").state_dict()
+    except RuntimeError:
+        try:
+            saved = torch.load(path, map_location="cpu", weights_only=False)
+            state = saved.get("model", saved) if isinstance(saved, dict) else None
+        except Exception:
+            state = None
+    if not isinstance(state, dict):
+        raise ValueError(f"--init-from: {path} holds neither a TorchScript model nor a training checkpoint")
+    expected = FusionUNet(width).state_dict()
+    if {k: tuple(v.shape) for k, v in state.items()} != {k: tuple(v.shape) for k, v in expected.items()}:
+        raise ValueError(f"--init-from: the weights in {path} are not those of a width-{width} fusion U-Net")
+    return state
+
+
+def _config_dict(config: TrainingConfig) -> dict:
+    data = asdict(config)
+    data["validation_cases"] = list(config.validation_cases)
+    return data
+
+
+def export_best(run_folder: Path, model_path: Path, history: dict) -> str:
+    """Export ``run_folder/best.pt`` as TorchScript to ``model_path`` and write its model card beside it
+    (same name, ``.md``); returns the model's SHA-256."""
+    best = torch.load(run_folder / "best.pt", weights_only=False)
+    config = history["config"]
+    model = FusionUNet(best["width"], flip_average=bool(config.get("flip_average", False)))
+    model.load_state_dict(best["model"])
+    metadata = {
+        "width": best["width"],
+        "epoch": best["epoch"],
+        "mode": config["mode"],
+        "flip_average": model.flip_average,
+        "validation_metrics": history.get("validation_metrics", {}),
+        "scale": "0-1 = grey level / 255",
+    }
+    digest = export_torchscript(model, model_path, metadata)
+    Path(model_path).with_suffix(".md").write_text(
+        model_card(history, best, parameter_count(model), Path(model_path), digest)
+    )
+    return digest
+
+
+def loss_settings_text(weights: dict) -> str:
+    """The loss settings for a model card: numbers that are not 0, switches that are on, and the rivals term's
+    metrics and margin only when that term is used."""
+    shown = []
+    for key, value in weights.items():
+        if key.startswith("rival_") and not weights.get("rivals"):
+            continue
+        if isinstance(value, str):
+            shown.append(f"{key} {value}")
+        elif value is True:
+            shown.append(key)
+        elif value:
+            shown.append(f"{key} {value:g}")
+    return ", ".join(shown)
+
+
+def model_card(history: dict, best: dict, parameters: int, model_path: Path, digest: str) -> str:
+    config = history["config"]
+    metrics = history.get("validation_metrics", {})
+    size_mb = model_path.stat().st_size / 1e6
+    weights = loss_settings_text(config["weights"])
+    lines = [
+        f"# Model card: {model_path.name}",
+        "",
+        "CT–MR fusion U-Net of CTMRFusion (TorchScript). Produced by `ctmrfusion train-fusion`; this card is",
+        "written by the same command.",
+        "",
+        "## Architecture",
+        "U-Net, 2 input channels (CT, MR) → 1 fused channel, all in [0, 1] (grey level / 255). 5 encoder blocks",
+        "(two 3×3 conv + ReLU; 2× max-pool before blocks 2–5) and 4 decoder blocks (bilinear 2× upsampling,",
+        f"skip concatenation, two 3×3 conv + ReLU), 1×1 conv + sigmoid. Base width {best['width']}: channels",
+        f"{best['width']}/{2 * best['width']}/{4 * best['width']}/{8 * best['width']}/{8 * best['width']};"
+        f" {parameters:,} parameters, {size_mb:.1f} MB. Any input size (reflect-padded to a multiple of 16).",
+        *(
+            [
+                "Flip averaging: the output is the mean of the network run on the slice and on its left–right, up–down",
+                "and doubly mirrored images (each output mirrored back); 4× the inference time of one pass.",
+            ]
+            if config.get("flip_average")
+            else []
+        ),
+        "",
+        "## Data",
+        "Harvard Whole Brain Atlas CT / MR-T2 slice pairs (256×256, 8-bit, co-registered), split by case:",
+        f"training cases {', '.join(history['train_cases'])} ({history['train_slices']} slices); validation cases "
+        f"{', '.join(history['validation_cases'])} ({history['validation_slices']} slices).",
+        f"Augmentation: random crops of {config['crop']}², horizontal flips, 90° rotations.",
+        "",
+        "## Training",
+        f"Mode: {config['mode']}. Loss settings: {weights} (see `CTMRFusionLib/fusion/losses.py`).",
+        f"Adam, initial learning rate {config['learning_rate']:g}, cosine schedule to 2 % of it; batch "
+        f"{config['batch_size']}; {config['epochs']} epochs, best validation loss at epoch {best['epoch']};"
+        f" seed {config['seed']}.",
+        f"Training time: {history['train_seconds'] / 60:.1f} min on the CPU "
+        f"({cpu_description(config['threads'] or torch.get_num_threads())}).",
+        "",
+        "Reproduce:",
+        "```bash",
+        _command(config),
+        "```",
+        "",
+        "## Validation metrics (mean over the validation slices, 0–255 scale)",
+        "| " + " | ".join(metrics) + " |",
+        "|" + "---|" * len(metrics),
+        "| " + " | ".join(f"{v:.3f}" for v in metrics.values()) + " |",
+        "",
+        "EN and MI in bits; definitions in `CTMRFusionLib/fusion/metrics.py`; comparison with the classic rules",
+        "in `docs/fusion.md`.",
+        "",
+        "## Integrity",
+        f"SHA-256: `{digest}` — checked by `load_fusion_model()` before the file is run.",
+        "",
+        "## Intended use and limits",
+        "Research and visual inspection of registered CT/MR pairs, not diagnosis. Trained on brain slices only;",
+        "other anatomy is fused slice by slice with the same intensity mapping and may look different.",
+        "",
+    ]
+    return "\n".join(lines)
+
+
+def _command(config: dict) -> str:
+    weights = json.dumps(config["weights"])
+    data = shared_data_relative(config["data"])
+    parts = [
+        f"ctmrfusion train-fusion --data {data} --out RUN_FOLDER --mode {config['mode']}",
+        f"--width {config['width']} --epochs {config['epochs']} --batch-size {config['batch_size']}",
+        f"--crop {config['crop']} --lr {config['learning_rate']:g} --seed {config['seed']}",
+        f"--validation-cases {','.join(config['validation_cases'])} --threads {config['threads']}",
+        f"--loss-weights '{weights}' --export fusion_unet.pt",
+    ]
+    if config.get("targets"):
+        parts.insert(1, f"--targets {config['targets']}")
+    if config.get("init_from"):
+        parts.insert(1, f"--init-from {shared_data_relative(config['init_from'])}")
+    if config.get("flip_average"):
+        parts.insert(-1, "--flip-average")
+    return " \\\n    ".join(parts)

@@ -1,0 +1,1 @@
+"""Files in and out: images and DICOM series (atomic writes), landmark files, the bundled sample data."""

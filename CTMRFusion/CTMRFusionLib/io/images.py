@@ -1,0 +1,110 @@
+"""Reading and writing images and transforms for the command line, with errors that name the file.
+
+Inputs: anything SimpleITK reads (NRRD, NIfTI, MHA/MHD, Analyze .hdr/.img, single DICOM files…) and DICOM
+series folders. Outputs are written into a temporary folder first and then moved into place, so a failed run
+leaves no half-written file, and an output path that is one of the inputs is refused.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import tempfile
+from pathlib import Path
+
+import numpy as np
+import SimpleITK as sitk
+
+from CTMRFusionLib.core.errors import InvalidInputError
+
+
+def read_image(path, role: str = "image") -> sitk.Image:
+    """Read an image file or a DICOM series folder (the series with the most files); ``role`` names it."""
+    path = Path(path)
+    if not path.exists():
+        raise InvalidInputError(f"{role} not found: {path}")
+    if path.is_dir():
+        reader = sitk.ImageSeriesReader()
+        series = reader.GetGDCMSeriesIDs(str(path))
+        if not series:
+            raise InvalidInputError(f"{role}: no DICOM series in folder {path}")
+        files = max((reader.GetGDCMSeriesFileNames(str(path), sid) for sid in series), key=len)
+        reader.SetFileNames(files)
+        try:
+            return reader.Execute()
+        except RuntimeError as error:
+            raise InvalidInputError(f"{role}: cannot read the DICOM series in {path}: {_first_line(error)}") from error
+    try:
+        return sitk.ReadImage(str(path))
+    except RuntimeError as error:
+        raise InvalidInputError(f"{role}: cannot read {path} ({_first_line(error)})") from error
+
+
+def grey_array(image: sitk.Image, role: str = "image") -> np.ndarray:
+    """The pixels of a grey image as an array; RGB(A) images become their luminance (Rec. 601 weights),
+    rounded back to uint8 when the channels are 8-bit. Other multi-channel images are refused."""
+    array = sitk.GetArrayFromImage(image)
+    channels = image.GetNumberOfComponentsPerPixel()
+    if channels == 1:
+        return array
+    if channels not in (3, 4):
+        raise InvalidInputError(f"{role} has {channels} channels; use a grey image.")
+    luminance = array[..., :3].astype(np.float64) @ np.array([0.299, 0.587, 0.114])
+    return np.rint(luminance).astype(np.uint8) if image.GetPixelID() == sitk.sitkVectorUInt8 else luminance
+
+
+def _first_line(error: Exception) -> str:
+    lines = [line.strip() for line in str(error).splitlines() if line.strip()]
+    meaningful = [line for line in lines if "ITK" not in line[:12] and not line.startswith("/")]
+    return (meaningful or lines or ["unknown error"])[-1][:200]
+
+
+def check_output_path(output, inputs) -> Path:
+    """The output path, refused if it is one of the input paths (it would destroy the user's file)."""
+    output = Path(output)
+    for item in inputs:
+        if item is not None and Path(item).exists() and output.exists() and output.resolve() == Path(item).resolve():
+            raise InvalidInputError(f"Output {output} is one of the inputs; choose another file name.")
+    if output.parent and not output.parent.exists():
+        output.parent.mkdir(parents=True, exist_ok=True)
+    return output
+
+
+def _atomic(path: Path, write) -> None:
+    """Run ``write(name)`` into a private folder beside ``path``, then move what it wrote into place.
+
+    The final file name is used inside the folder, so formats that write several files which refer to each
+    other by name (Analyze .hdr/.img, MetaImage .mhd/.raw) stay consistent.
+    """
+    folder = Path(tempfile.mkdtemp(prefix=".ctmrfusion-", dir=str(path.parent or ".")))
+    try:
+        write(str(folder / path.name))
+        for produced in folder.iterdir():
+            os.replace(produced, path.parent / produced.name)
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)
+
+
+def write_image(image: sitk.Image, path) -> None:
+    """Write ``image`` atomically (compressed where the format allows)."""
+    path = Path(path)
+    _atomic(path, lambda name: sitk.WriteImage(image, name, True))
+
+
+def write_transform(transform: sitk.Transform, path) -> None:
+    """Write an ITK transform file (.tfm, .txt or .h5) atomically."""
+    path = Path(path)
+    _atomic(path, lambda name: sitk.WriteTransform(transform, name))
+
+
+def read_transform(path) -> sitk.Transform:
+    """An ITK transform file (.tfm, .txt, .h5), or an error naming the file when it cannot be read."""
+    path = Path(path)
+    if not path.is_file():
+        raise InvalidInputError(f"Transform file {path} not found.")
+    try:
+        return sitk.ReadTransform(str(path))
+    except RuntimeError as error:
+        raise InvalidInputError(
+            f"cannot read transform file {path}: {str(error).strip().splitlines()[-1][:160]}"
+        ) from None

@@ -1,0 +1,1 @@
+"""What both networks share (torch): TorchScript loading with hash and signature checks, training helpers."""

@@ -1,0 +1,204 @@
+"""MRML-level logic of CTMRFusion: what the module panel and the Slicer Python console call.
+
+Qt-free: works inside Slicer and on slicer-core's scene alike. Every method takes its nodes explicitly;
+the scene defaults to ``slicer.mrmlScene`` inside Slicer. Inputs are never modified; output nodes are
+written only after the whole computation succeeded, so a cancelled or failed run leaves the scene as it was.
+
+Example (Slicer Python console)::
+
+    from CTMRFusionLib.mrml.logic import CTMRFusionLogic
+    logic = CTMRFusionLogic()
+    result = logic.registerVolumes(ctVolumeNode=ct, mrVolumeNode=mr)
+    print(result.registration.metric, result.tre.after if result.tre else None)
+    mr.SetAndObserveTransformNodeID(result.transformNode.GetID())  # MR shown on the CT
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import SimpleITK as sitk
+
+from CTMRFusionLib.core.progress import CancelToken, ProgressCallback
+from CTMRFusionLib.fusion.normalization import NormalizationOptions
+from CTMRFusionLib.fusion.pipeline import fuse_images, load_model_for
+from CTMRFusionLib.imaging.resampling import resample_onto
+from CTMRFusionLib.mrml import bridge as mrml_bridge
+from CTMRFusionLib.mrml.markups import landmarks_from_markups_node
+from CTMRFusionLib.registration.options import RegistrationOptions
+from CTMRFusionLib.registration.rigid import RigidRegistrationResult, register_rigid
+from CTMRFusionLib.registration.tre import TargetRegistrationError, match_landmarks, target_registration_error
+
+
+@dataclass
+class FusionOptions:
+    """Options of :meth:`CTMRFusionLogic.fuseVolumes`.
+
+    method: "unet" (the shipped network, needs torch) or "max", "average", "laplacian", "gff".
+    modelPath: a TorchScript fusion model you trust, instead of the shipped one (None: shipped, hash-checked);
+    modelSha256: refuse modelPath unless it has this SHA-256. device: "auto", "cpu" or "cuda".
+    batchSize: slices per network batch. normalization: CT HU window and MR scaling to the 0–255 scale.
+    """
+
+    method: str = "unet"
+    modelPath: str | None = None
+    modelSha256: str | None = None
+    device: str = "auto"
+    batchSize: int = 8
+    normalization: NormalizationOptions = field(default_factory=NormalizationOptions)
+
+
+@dataclass
+class RegisterVolumesResult:
+    """Outcome of :meth:`CTMRFusionLogic.registerVolumes`.
+
+    transformNode: holds the CT→MR transform as FromParent (RAS); MR volumes under it appear on the CT.
+    volumeNode: the MR resampled on the CT grid (or None). tre: landmark errors when landmarks were given.
+    """
+
+    registration: RigidRegistrationResult
+    transformNode: object
+    volumeNode: object | None
+    tre: TargetRegistrationError | None
+
+    @property
+    def transform(self) -> sitk.Euler3DTransform:
+        """The fixed (CT) → moving (MR) transform in LPS, as SimpleITK and ITK files use it."""
+        return self.registration.transform
+
+
+def _default_scene():
+    import slicer  # noqa: PLC0415  (only needed inside Slicer, where it provides the application scene)
+
+    scene = getattr(slicer, "mrmlScene", None)
+    if scene is None:
+        raise ValueError("No MRML scene: pass scene=... (outside the Slicer application).")
+    return scene
+
+
+class CTMRFusionLogic:
+    """Registration and validation on MRML nodes. ``scene``: a ``vtkMRMLScene`` (default: Slicer's)."""
+
+    def __init__(self, scene=None):
+        self.scene = scene if scene is not None else _default_scene()
+
+    def _new_node(self, class_name: str, name: str):
+        node = self.scene.AddNewNodeByClass(class_name)
+        node.SetName(self.scene.GenerateUniqueName(name))
+        return node
+
+    def registerVolumes(
+        self,
+        ctVolumeNode,
+        mrVolumeNode,
+        outputTransformNode=None,
+        outputVolumeNode=None,
+        options: RegistrationOptions | None = None,
+        ctMaskNode=None,
+        mrMaskNode=None,
+        initialTransformNode=None,
+        ctLandmarksNode=None,
+        mrLandmarksNode=None,
+        createOutputVolume: bool = True,
+        progress: ProgressCallback | None = None,
+        cancel: CancelToken | None = None,
+        initializer: str | None = None,
+    ) -> RegisterVolumesResult:
+        """Rigidly register the MR volume onto the CT volume.
+
+        ctVolumeNode / mrVolumeNode: scalar volume nodes (any intensity scale; volumes under linear
+        transforms are used where they are shown). outputTransformNode: linear transform node to receive
+        the result as FromParent (created if None). outputVolumeNode: scalar volume node to receive the MR
+        resampled on the CT grid with ``options.final_interpolator`` (created if None and
+        ``createOutputVolume``). ctMaskNode / mrMaskNode: optional label maps restricting the metric.
+        initialTransformNode: optional linear transform node whose FromParent is the CT→MR start.
+        ctLandmarksNode / mrLandmarksNode: optional markups nodes; TRE is computed before and after.
+        progress / cancel: see :mod:`CTMRFusionLib.core.progress`. initializer: overrides
+        ``options.initializer`` ("search", "deep", "moments", "geometry", "identity"); with "deep" the
+        registration network corrects the start (``initialTransformNode`` if given, else the moments alignment).
+
+        Raises ``ValueError`` (with a message naming the problem) for unusable inputs, and
+        :class:`~CTMRFusionLib.core.progress.Cancelled` when cancelled; in both cases no node is modified.
+        """
+        options = options or RegistrationOptions()
+        if initializer is not None:
+            options = options.replace(initializer=initializer)
+        inputs = {id(n) for n in (ctVolumeNode, mrVolumeNode, ctMaskNode, mrMaskNode) if n is not None}
+        for output in (outputTransformNode, outputVolumeNode):
+            if output is not None and id(output) in inputs:
+                raise ValueError(f"Output node '{output.GetName()}' is also an input; choose a new node.")
+        if ctVolumeNode is None or mrVolumeNode is None:
+            raise ValueError("Select both a CT volume and an MR volume.")
+
+        ct = mrml_bridge.volume_node_to_sitk(ctVolumeNode)
+        mr = mrml_bridge.volume_node_to_sitk(mrVolumeNode)
+        ct_mask = mrml_bridge.volume_node_to_sitk(ctMaskNode) if ctMaskNode is not None else None
+        mr_mask = mrml_bridge.volume_node_to_sitk(mrMaskNode) if mrMaskNode is not None else None
+        initial = mrml_bridge.sitk_from_transform_node(initialTransformNode) if initialTransformNode else None
+        landmarks = None
+        if ctLandmarksNode is not None and mrLandmarksNode is not None:
+            landmarks = (landmarks_from_markups_node(ctLandmarksNode), landmarks_from_markups_node(mrLandmarksNode))
+            match_landmarks(*landmarks)  # fail now, not after the registration
+
+        registration = register_rigid(ct, mr, options, ct_mask, mr_mask, initial, progress, cancel)
+        resampled = None
+        if outputVolumeNode is not None or createOutputVolume:
+            resampled = resample_onto(
+                mr, ct, registration.transform, options.final_interpolator, progress=progress, cancel=cancel
+            )
+        tre = target_registration_error(registration.transform, *landmarks) if landmarks else None
+
+        # Everything succeeded: only now touch the scene.
+        if outputTransformNode is None:
+            outputTransformNode = self._new_node("vtkMRMLLinearTransformNode", f"{mrVolumeNode.GetName()} to CT")
+        mrml_bridge.set_transform_node_from_sitk(outputTransformNode, registration.transform)
+        if resampled is not None:
+            if outputVolumeNode is None:
+                outputVolumeNode = self._new_node("vtkMRMLScalarVolumeNode", f"{mrVolumeNode.GetName()} registered")
+            mrml_bridge.update_volume_node_from_sitk(outputVolumeNode, resampled)
+        return RegisterVolumesResult(registration, outputTransformNode, outputVolumeNode, tre)
+
+    def fuseVolumes(
+        self,
+        ctVolumeNode,
+        mrVolumeNode,
+        outputVolumeNode=None,
+        options: FusionOptions | None = None,
+        progress: ProgressCallback | None = None,
+        cancel: CancelToken | None = None,
+    ):
+        """Fuse a CT and an MR already registered to it into one volume in the CT's geometry.
+
+        mrVolumeNode: the MR on the CT (e.g. registerVolumes' output volume, or an MR under the registration
+        transform — it is taken where it is shown and resampled onto the CT grid if needed).
+        outputVolumeNode: scalar volume node to receive the fused volume (float, 0–255 fusion scale, see
+        :mod:`CTMRFusionLib.fusion.normalization`), created if None. options: method ("unet" or a classic
+        rule), model path, device, batch size, intensity windows. Returns the output node. Nothing is modified
+        when inputs are invalid or the run is cancelled.
+        """
+        options = options or FusionOptions()
+        if ctVolumeNode is None or mrVolumeNode is None:
+            raise ValueError("Select both a CT volume and a registered MR volume.")
+        if outputVolumeNode is not None and outputVolumeNode in (ctVolumeNode, mrVolumeNode):
+            raise ValueError(f"Output node '{outputVolumeNode.GetName()}' is also an input; choose a new node.")
+        ct = mrml_bridge.volume_node_to_sitk(ctVolumeNode)
+        mr = mrml_bridge.volume_node_to_sitk(mrVolumeNode)
+        model = load_model_for(options.method, options.modelPath, options.device, options.modelSha256)
+        fused = fuse_images(ct, mr, options.method, model, options.normalization, options.batchSize, progress, cancel)
+        if outputVolumeNode is None:
+            outputVolumeNode = self._new_node("vtkMRMLScalarVolumeNode", f"CT-MR fused ({options.method})")
+        mrml_bridge.update_volume_node_from_sitk(outputVolumeNode, fused)
+        return outputVolumeNode
+
+    def computeTRE(self, ctLandmarksNode, mrLandmarksNode, transformNode=None, pairing: str = "label"):
+        """Landmark TRE (mm) of ``transformNode``'s CT→MR transform (identity if None), before and after.
+
+        Points are taken at their world positions; pairing "label" (default) or "order".
+        """
+        transform = mrml_bridge.sitk_from_transform_node(transformNode) if transformNode else sitk.Transform()
+        return target_registration_error(
+            transform,
+            landmarks_from_markups_node(ctLandmarksNode),
+            landmarks_from_markups_node(mrLandmarksNode),
+            by=pairing,
+        )

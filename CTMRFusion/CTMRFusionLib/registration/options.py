@@ -1,0 +1,157 @@
+"""Options of the rigid CT–MR registration, with defaults that work on real data, and presets (JSON data files)."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+PRESETS_DIR = Path(__file__).resolve().parent / "presets"
+
+INITIALIZERS = ("search", "deep", "moments", "geometry", "identity")
+SAMPLING_STRATEGIES = ("random", "regular", "none")
+OPTIMIZERS = ("regular_step_gradient_descent", "gradient_descent")
+INTERPOLATORS = ("sinc", "bspline", "linear")
+
+
+@dataclass
+class RegistrationOptions:
+    """Rigid (Euler3D) registration of a moving MR onto a fixed CT with Mattes mutual information.
+
+    Pyramid: ``level_spacings_mm`` are the voxel sizes (mm) of the levels, coarse to fine; each level is
+    smoothed with the matching ``smoothing_sigmas_mm`` (mm, Gaussian sigma) on top of anti-aliasing.
+    Metric: Mattes MI with ``histogram_bins`` bins, sampled by ``sampling_strategy`` ("random", "regular",
+    "none" = all voxels) at ``sampling_percentage`` (0–1) with the fixed ``random_seed``.
+    Optimizer: ``optimizer`` is "regular_step_gradient_descent" (step ``learning_rate`` mm, halved down to
+    ``minimum_step_mm``) or "gradient_descent" (``learning_rate`` estimated each iteration, steps capped at
+    ``learning_rate`` mm, stops when the metric changes less than ``convergence_minimum_value`` over
+    ``convergence_window`` iterations); at most ``iterations`` per level. Scales come from physical shifts,
+    so 1 radian and 1 mm are weighed by how far they move the fixed image's points.
+    Masks: ``mask`` "auto" builds a body mask of each image (no HU assumption) and lets the metric see the
+    fixed mask grown by ``mask_margin_mm``, so the subject's outline counts but the table does not; "none"
+    uses every voxel. User masks passed to the registration take precedence.
+    Intensities: clipped to the ``clip_percentiles`` of the voxels in each body mask (tames FOV padding
+    such as -2048 HU, and metal).
+    Initializer: "search" (the 24 axis-aligned orientations, each also tilted by ±``search_angle_deg``
+    about each axis, and the masks' principal-axes alignments, about the mask centroids, scored by MI on a
+    ``search_spacing_mm`` grid; the best ``search_candidates`` distinct ones get translations of
+    ±``search_translation_step_mm`` and are refined there), "moments" (mask centroids, no rotation),
+    "geometry" (image centres) or "identity"; "deep" (needs torch) lets the registration network
+    (:mod:`deep_initializer`) correct the start — the given initial transform, else the "moments" alignment —
+    in ``deep_passes`` passes; it covers starts within about ±60° / ±60 mm of the truth, not flipped patient
+    orientations. ``deep_polish`` (default on) then gives the network's answer the search's last stages on
+    the ``search_spacing_mm`` grid: its rotation and its tilts by ±``deep_polish_angle_deg`` are scored by
+    MI, and the best ``deep_polish_candidates`` get the best of 27 translations
+    (±``search_translation_step_mm``) and a short MI optimisation each; ``deep_polish_rounds`` − 1 further
+    rounds repeat this from the winner with half the tilt, 0.4× the step and one candidate (2–4 s in all).
+    This takes the network's ~10 mm answer into MI's own basin. ``deep_restart_angle_deg`` > 0 also runs the
+    network from the start turned by ± that angle about each LPS axis (about the CT body centroid): seven
+    answers instead of one, and the polish's first round scores the tilts of all seven (so it needs
+    ``deep_polish``). It helps where the network misreads one start and reads a neighbour right
+    (default 30°; 0 = one start).
+    ``deep_model``: a TorchScript registration network to use instead of the shipped one
+    ("" = shipped, hash-checked), on ``deep_device`` ("auto", "cpu", "cuda").
+    """
+
+    level_spacings_mm: tuple[float, ...] = (6.0, 3.0, 1.5)
+    smoothing_sigmas_mm: tuple[float, ...] = (4.0, 2.0, 0.0)
+    histogram_bins: int = 64
+    sampling_strategy: str = "random"
+    sampling_percentage: float = 0.10
+    random_seed: int = 42
+    optimizer: str = "regular_step_gradient_descent"
+    learning_rate: float = 1.0
+    minimum_step_mm: float = 1e-4
+    iterations: int = 200
+    convergence_window: int = 10
+    convergence_minimum_value: float = 1e-6
+    mask: str = "auto"
+    mask_margin_mm: float = 20.0
+    clip_percentiles: tuple[float, float] = (0.5, 99.5)
+    initializer: str = "search"
+    search_spacing_mm: float = 6.0
+    search_angle_deg: float = 30.0
+    search_translation_step_mm: float = 15.0
+    search_candidates: int = 4
+    search_iterations: int = 60
+    final_interpolator: str = "sinc"
+    deep_model: str = ""
+    deep_passes: int = 2
+    deep_device: str = "auto"
+    deep_polish: bool = True
+    deep_polish_angle_deg: float = 10.0
+    deep_polish_candidates: int = 3
+    deep_polish_rounds: int = 4
+    deep_restart_angle_deg: float = 30.0
+
+    def __post_init__(self) -> None:
+        self.level_spacings_mm = tuple(float(v) for v in self.level_spacings_mm)
+        self.smoothing_sigmas_mm = tuple(float(v) for v in self.smoothing_sigmas_mm)
+        self.clip_percentiles = tuple(float(v) for v in self.clip_percentiles)
+        self.validate()
+
+    def validate(self) -> None:
+        """Raise ``ValueError`` naming the first option that is out of range."""
+        checks = [
+            (len(self.level_spacings_mm) > 0, "level_spacings_mm needs at least one level"),
+            (
+                len(self.level_spacings_mm) == len(self.smoothing_sigmas_mm),
+                "level_spacings_mm and smoothing_sigmas_mm need the same number of levels",
+            ),
+            (all(v > 0 for v in self.level_spacings_mm), "level_spacings_mm must be > 0"),
+            (all(v >= 0 for v in self.smoothing_sigmas_mm), "smoothing_sigmas_mm must be >= 0"),
+            (8 <= self.histogram_bins <= 512, "histogram_bins must be in 8..512"),
+            (self.sampling_strategy in SAMPLING_STRATEGIES, f"sampling_strategy must be one of {SAMPLING_STRATEGIES}"),
+            (0 < self.sampling_percentage <= 1, "sampling_percentage must be in (0, 1]"),
+            (self.optimizer in OPTIMIZERS, f"optimizer must be one of {OPTIMIZERS}"),
+            (self.learning_rate > 0, "learning_rate must be > 0"),
+            (self.iterations > 0, "iterations must be > 0"),
+            (self.mask in ("auto", "none"), "mask must be 'auto' or 'none'"),
+            (self.mask_margin_mm >= 0, "mask_margin_mm must be >= 0"),
+            (
+                0 <= self.clip_percentiles[0] < self.clip_percentiles[1] <= 100,
+                "clip_percentiles must be 0 <= low < high <= 100",
+            ),
+            (self.initializer in INITIALIZERS, f"initializer must be one of {INITIALIZERS}"),
+            (self.search_spacing_mm > 0, "search_spacing_mm must be > 0"),
+            (self.search_candidates >= 1, "search_candidates must be >= 1"),
+            (0 <= self.search_angle_deg < 45, "search_angle_deg must be in [0, 45)"),
+            (1 <= self.deep_passes <= 5, "deep_passes must be in 1..5"),
+            (self.deep_polish_candidates >= 1, "deep_polish_candidates must be >= 1"),
+            (1 <= self.deep_polish_rounds <= 4, "deep_polish_rounds must be in 1..4"),
+            (0 <= self.deep_polish_angle_deg < 45, "deep_polish_angle_deg must be in [0, 45)"),
+            (0 <= self.deep_restart_angle_deg <= 90, "deep_restart_angle_deg must be in [0, 90]"),
+            (self.final_interpolator in INTERPOLATORS, f"final_interpolator must be one of {INTERPOLATORS}"),
+        ]
+        for ok, message in checks:
+            if not ok:
+                raise ValueError(f"Invalid registration option: {message}.")
+
+    def replace(self, **changes) -> RegistrationOptions:
+        """A copy with some options changed (validated)."""
+        return dataclasses.replace(self, **changes)
+
+    def to_dict(self) -> dict:
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, values: dict) -> RegistrationOptions:
+        known = {f.name for f in dataclasses.fields(cls)}
+        unknown = sorted(set(values) - known)
+        if unknown:
+            raise ValueError(f"Unknown registration option(s): {', '.join(unknown)}.")
+        return cls(**values)
+
+    @classmethod
+    def from_preset(cls, name: str) -> RegistrationOptions:
+        """Options of a preset in ``presets/<name>.json`` (in this package) (defaults for keys it does not set)."""
+        path = PRESETS_DIR / f"{name}.json"
+        if not path.is_file():
+            raise ValueError(f"Unknown preset '{name}'; available: {', '.join(preset_names())}.")
+        return cls.from_dict(json.loads(path.read_text())["options"])
+
+
+def preset_names() -> list[str]:
+    """Names of the bundled presets."""
+    return sorted(p.stem for p in PRESETS_DIR.glob("*.json"))

@@ -1,0 +1,122 @@
+"""Stage 1 of the registration: checked inputs, clipped intensities, masks and centroids (all LPS, mm).
+
+Every later stage (initializers, MI refinement) works from the :class:`PreparedPair` this stage makes, so the
+inputs are checked, masked and clipped exactly once.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+import SimpleITK as sitk
+
+from CTMRFusionLib.core.checks import check_volume
+from CTMRFusionLib.core.errors import InvalidInputError
+from CTMRFusionLib.core.frames import sitk_transform_to_matrix
+from CTMRFusionLib.imaging import body_mask as masks
+from CTMRFusionLib.imaging.pyramid import resample_to_spacing
+
+
+@dataclass
+class PreparedPair:
+    """A CT (fixed) and MR (moving) ready to register.
+
+    fixed / moving: the images as given (any intensity scale). fixed_float / moving_float: float32 copies
+    clamped to the options' body percentiles. metric_mask: where the metric samples the CT (the user's CT
+    mask, or the body mask grown by ``mask_margin_mm``, or None); moving_metric_mask: the user's MR mask or
+    None. fixed_shape_mask / moving_shape_mask: the masks whose centroids (``fixed_center``,
+    ``moving_center``, LPS mm) and principal axes place the subject.
+    """
+
+    fixed: sitk.Image
+    moving: sitk.Image
+    fixed_float: sitk.Image
+    moving_float: sitk.Image
+    metric_mask: sitk.Image | None
+    moving_metric_mask: sitk.Image | None
+    fixed_shape_mask: sitk.Image
+    moving_shape_mask: sitk.Image
+    fixed_center: np.ndarray
+    moving_center: np.ndarray
+    _search_grid: dict = field(default_factory=dict, repr=False)
+
+    def search_grid(self, spacing_mm: float) -> tuple[sitk.Image, sitk.Image, sitk.Image | None]:
+        """(CT, MR, metric mask) smoothed and resampled to a coarse ``spacing_mm`` grid, made once per spacing:
+        where the orientation search and the deep initializer's polish score their candidates."""
+        if spacing_mm not in self._search_grid:
+            fixed, moving = (
+                resample_to_spacing(image, spacing_mm, spacing_mm * 2 / 3)
+                for image in (self.fixed_float, self.moving_float)
+            )
+            self._search_grid[spacing_mm] = (fixed, moving, on_grid(self.metric_mask, fixed))
+        return self._search_grid[spacing_mm]
+
+
+def on_grid(mask: sitk.Image | None, reference: sitk.Image) -> sitk.Image | None:
+    """``mask`` resampled (nearest neighbour) onto ``reference``'s grid; None stays None."""
+    if mask is None:
+        return None
+    return sitk.Resample(mask, reference, sitk.Transform(), sitk.sitkNearestNeighbor, 0, sitk.sitkUInt8)
+
+
+def _clip_to_mask_percentiles(image: sitk.Image, mask: sitk.Image, percentiles) -> sitk.Image:
+    """Float32 copy of ``image`` clamped to intensity percentiles of the voxels inside ``mask``."""
+    low, high = masks.percentiles_in_mask(image, mask, percentiles)
+    return sitk.Clamp(image, sitk.sitkFloat32, low, max(high, low + 1.0))
+
+
+def _binary(mask: sitk.Image) -> sitk.Image:
+    return sitk.Cast(sitk.Cast(mask, sitk.sitkFloat32) > 0, sitk.sitkUInt8)
+
+
+def prepare_pair(
+    fixed: sitk.Image,
+    moving: sitk.Image,
+    options,
+    fixed_mask: sitk.Image | None = None,
+    moving_mask: sitk.Image | None = None,
+) -> PreparedPair:
+    """Check and prepare a CT/MR pair for :mod:`~CTMRFusionLib.registration.rigid` (``options``: its
+    :class:`~CTMRFusionLib.registration.options.RegistrationOptions`). User masks (non-zero = use) replace the
+    automatic ones. Raises :class:`InvalidInputError` for unusable images or empty masks."""
+    check_volume(fixed, "CT (fixed image)")
+    check_volume(moving, "MR (moving image)")
+    for mask, role in ((fixed_mask, "CT mask"), (moving_mask, "MR mask")):
+        if mask is not None and not np.any(sitk.GetArrayViewFromImage(mask)):
+            raise InvalidInputError(f"{role} is empty: it has no non-zero voxel to restrict the metric to.")
+    fixed_body, moving_body = masks.body_mask(fixed), masks.body_mask(moving)
+    if fixed_mask is not None:
+        metric_mask = _binary(fixed_mask)
+    elif options.mask == "auto":
+        metric_mask = masks.dilate_mask(fixed_body, options.mask_margin_mm)
+    else:
+        metric_mask = None
+    moving_metric_mask = _binary(moving_mask) if moving_mask is not None else None
+    fixed_shape = metric_mask if fixed_mask is not None else fixed_body
+    moving_shape = moving_metric_mask if moving_mask is not None else moving_body
+    return PreparedPair(
+        fixed=fixed,
+        moving=moving,
+        fixed_float=_clip_to_mask_percentiles(fixed, fixed_body, options.clip_percentiles),
+        moving_float=_clip_to_mask_percentiles(moving, moving_body, options.clip_percentiles),
+        metric_mask=metric_mask,
+        moving_metric_mask=moving_metric_mask,
+        fixed_shape_mask=fixed_shape,
+        moving_shape_mask=moving_shape,
+        fixed_center=masks.mask_centroid_lps(fixed_shape),
+        moving_center=masks.mask_centroid_lps(moving_shape),
+    )
+
+
+def overlap_fraction(fixed_mask: sitk.Image, moving: sitk.Image, transform: sitk.Transform) -> float:
+    """Fraction of fixed-mask voxels that a linear ``transform`` maps inside the moving image's field of view."""
+    points = masks.mask_points_lps(fixed_mask)
+    if points.size == 0:
+        return 0.0
+    matrix = sitk_transform_to_matrix(transform)
+    mapped = points @ matrix[:3, :3].T + matrix[:3, 3]
+    moving_direction = np.array(moving.GetDirection()).reshape(3, 3)
+    continuous = (mapped - np.array(moving.GetOrigin())) @ moving_direction / np.array(moving.GetSpacing())
+    inside = np.all((continuous >= -0.5) & (continuous <= np.array(moving.GetSize()) - 0.5), axis=1)
+    return float(inside.mean())

@@ -1,0 +1,50 @@
+"""The Slicer module outside Slicer: the .ui is valid Designer XML and matches the Python that uses it."""
+
+import ast
+import re
+import xml.etree.ElementTree as ElementTree
+from pathlib import Path
+
+MODULE_DIR = Path(__file__).resolve().parents[2] / "CTMRFusion"
+MODULE_FILE = MODULE_DIR / "CTMRFusion.py"
+UI_FILE = MODULE_DIR / "Resources" / "UI" / "CTMRFusion.ui"
+
+
+def _module_tree():
+    return ast.parse(MODULE_FILE.read_text())
+
+
+def test_module_defines_module_widget_logic_and_test_classes():
+    classes = {node.name for node in _module_tree().body if isinstance(node, ast.ClassDef)}
+    assert {"CTMRFusion", "CTMRFusionWidget", "CTMRFusionLogic", "CTMRFusionTest"} <= classes
+
+
+def test_ui_is_designer_xml_and_has_every_widget_the_python_uses():
+    root = ElementTree.parse(UI_FILE).getroot()
+    assert root.tag == "ui" and root.find("widget").get("class") == "qMRMLWidget"
+    names = {widget.get("name") for widget in root.iter("widget")}
+    used = set(re.findall(r"self\.ui\.(\w+)", MODULE_FILE.read_text()))
+    assert used, "the widget should use its .ui"
+    assert used <= names, f"missing in the .ui: {sorted(used - names)}"
+
+
+def test_every_bound_widget_names_a_parameter_node_field():
+    root = ElementTree.parse(UI_FILE).getroot()
+    bound = {prop.find("string").text for prop in root.iter("property") if prop.get("name") == "SlicerParameterName"}
+    parameter_class = next(
+        node
+        for node in _module_tree().body
+        if isinstance(node, ast.ClassDef) and node.name == "CTMRFusionParameterNode"
+    )
+    fields = {statement.target.id for statement in parameter_class.body if isinstance(statement, ast.AnnAssign)}
+    assert bound == fields, f"unbound fields: {sorted(fields - bound)}; unknown names: {sorted(bound - fields)}"
+
+
+def test_only_the_module_file_imports_qt():
+    for path in (MODULE_DIR / "CTMRFusionLib").rglob("*.py"):
+        tree = ast.parse(path.read_text())
+        imported = {
+            alias.name.split(".")[0] for node in ast.walk(tree) if isinstance(node, ast.Import) for alias in node.names
+        }
+        imported |= {node.module or "" for node in ast.walk(tree) if isinstance(node, ast.ImportFrom)}
+        assert not imported & {"qt", "ctk", "slicer.ScriptedLoadableModule", "slicer.util"}, path.name
