@@ -256,8 +256,8 @@ def test_training_is_seeded_and_resumes_exactly(tmp_path):
     resumed = train(_config(tmp_path / "resumed", 3), show_progress=False, resume=True)
     losses = [e["train_loss"] for e in straight["epochs"]]
     assert [e["train_loss"] for e in resumed["epochs"]] == pytest.approx(losses, rel=1e-3)
-    a = torch.load(tmp_path / "straight" / "checkpoint.pt", weights_only=False)["model"]
-    b = torch.load(tmp_path / "resumed" / "checkpoint.pt", weights_only=False)["model"]
+    a = torch.load(tmp_path / "straight" / "checkpoint.pt", weights_only=True)["model"]
+    b = torch.load(tmp_path / "resumed" / "checkpoint.pt", weights_only=True)["model"]
     for key in a:
         torch.testing.assert_close(a[key], b[key], atol=2e-3, rtol=1e-2)
     assert losses[-1] < losses[0]
@@ -298,7 +298,7 @@ def test_export_writes_a_checked_torchscript_and_card(tmp_path):
     model = load_fusion_model(tmp_path / "model.pt", device="cpu", expected_sha256=digest)
     assert model.metadata["width"] == 4
     reference = FusionUNet(4)
-    reference.load_state_dict(torch.load(tmp_path / "run" / "best.pt", weights_only=False)["model"])
+    reference.load_state_dict(torch.load(tmp_path / "run" / "best.pt", weights_only=True)["model"])
     x = torch.rand(1, 2, 48, 40)
     with torch.no_grad():
         torch.testing.assert_close(model.module(x), reference(x))

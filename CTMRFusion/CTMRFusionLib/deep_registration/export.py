@@ -14,7 +14,7 @@ from CTMRFusionLib.ml.training_support import cpu_description, shared_data_relat
 
 def export_final(run_folder: Path, model_path: Path, history: dict) -> str:
     """Export ``run_folder/final.pt`` to ``model_path`` and write its card (same name, ``.md``); SHA-256."""
-    final = torch.load(Path(run_folder) / "final.pt", weights_only=False)
+    final = torch.load(Path(run_folder) / "final.pt", weights_only=True)
     config = config_from_dict(final["config"])
     model = new_model(config)
     model.load_state_dict(final["model"])

@@ -21,8 +21,6 @@ validation cases, so their numbers stay unbiased).
 
 from __future__ import annotations
 
-import json
-import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -35,7 +33,8 @@ from CTMRFusionLib.datasets.registration_pairs import harvard_pairs, transformed
 from CTMRFusionLib.deep_registration.loss import intra_modality_loss
 from CTMRFusionLib.deep_registration.net import RegistrationNet
 from CTMRFusionLib.deep_registration.samples import MoveRange, body_points, displacement_error, draw_sample, source_cube
-from CTMRFusionLib.ml.training_support import load_checkpoint, progress_bar, save_checkpoint, seed_everything
+from CTMRFusionLib.ml.training_loop import TrainingLoop
+from CTMRFusionLib.ml.training_support import seed_everything
 
 VALIDATION_CASES = ("33", "37")
 LOSSES = ("intra", "direct", "hybrid")
@@ -146,7 +145,6 @@ def train(
     if config.threads:
         torch.set_num_threads(config.threads)
     output = Path(config.output)
-    output.mkdir(parents=True, exist_ok=True)
     generator = seed_everything(config.seed)
     train_cubes, validation_cubes = load_cubes(config)
     samples = validation_samples(validation_cubes, config)
@@ -162,66 +160,45 @@ def train(
     )
     history = {
         "config": _config_dict(config),
-        "validations": [],
-        "train_seconds": 0.0,
         "train_cases": [c.name for c in train_cubes],
         "validation_cases": [c.name for c in validation_cubes],
     }
-    step = 0
-    checkpoint_path = output / "checkpoint.pt"
-    if resume and checkpoint_path.is_file():
-        state = load_checkpoint(checkpoint_path, model, optimizer, scheduler, generator)
-        history, step = state["history"], state["step"]
-        log(f"resumed after step {step}")
-
+    loop = TrainingLoop(
+        output, model, optimizer, scheduler, generator, total_steps=config.steps, round_steps=config.validate_every,
+        scheduler_per_step=True, records_key="validations", stop_after=config.stop_after, log=log,
+        show_progress=show_progress,
+    )  # fmt: skip
     moves = MoveRange(config.max_angle_deg, config.max_translation_mm)
-    running, count, started = 0.0, 0, time.perf_counter()
-    while step < config.steps:
-        model.train()
-        scale = min(1.0, 0.2 + 0.8 * step / max(1.0, config.curriculum * config.steps))
-        batch = [
-            draw_sample(
-                train_cubes[int(torch.randint(len(train_cubes), (1,), generator=generator))],
-                generator,
-                moves,
-                grid_size=config.grid_size,
-                scale=scale,
-            )
-            for _ in range(config.batch_size)
-        ]
-        loss = batch_loss(model, batch, config.loss)
-        optimizer.zero_grad()
-        loss.backward()
-        optimizer.step()
-        scheduler.step()
-        step += 1
-        running, count = running + float(loss.detach()), count + 1
-        block = (step - 1) % config.validate_every + 1
-        if show_progress:
-            progress_bar(f"step {step}/{config.steps}", block, config.validate_every, running / count)
-        if step % config.validate_every == 0 or step == config.steps:
-            seconds = time.perf_counter() - started
-            history["train_seconds"] += seconds
-            record = dict(
-                evaluate(model, samples),
-                step=step,
-                train_loss=running / count,
-                learning_rate=scheduler.get_last_lr()[0],
-                seconds=seconds,
-            )
-            history["validations"].append(record)
-            log(
-                f"step {step}/{config.steps}: train loss {record['train_loss']:.4f}, validation error "
-                f"{record['mean_error_mm']:.1f} mm (median {record['median_error_mm']:.1f}, "
-                f"{record['within_10mm']:.0%} < 10 mm; start {record['start_mean_error_mm']:.1f}), {seconds:.0f} s"
-            )
-            save_checkpoint(checkpoint_path, model, optimizer, scheduler, generator, history=history, step=step)
-            (output / "history.json").write_text(json.dumps(history, indent=1))
-            running, count, started = 0.0, 0, time.perf_counter()
-            if config.stop_after and step >= config.stop_after and step < config.steps:
-                log(f"stopped after step {step}; continue with --resume")
-                return history
-    torch.save({"model": model.state_dict(), "config": _config_dict(config), "step": step}, output / "final.pt")
+
+    def draw(scale: float):
+        """One moved sample of a random training case (the case, then the move, from the seeded generator)."""
+        cube = train_cubes[int(torch.randint(len(train_cubes), (1,), generator=generator))]
+        return draw_sample(cube, generator, moves, grid_size=config.grid_size, scale=scale)
+
+    def train_step(number: int, step: int) -> torch.Tensor:
+        done = (number - 1) * config.validate_every + step  # steps before this one
+        scale = min(1.0, 0.2 + 0.8 * done / max(1.0, config.curriculum * config.steps))
+        batch = [draw(scale) for _ in range(config.batch_size)]
+        return batch_loss(model, batch, config.loss)
+
+    def validate(number: int, steps_done: int, train_loss: float) -> dict:
+        return dict(evaluate(model, samples), step=steps_done)
+
+    def report(record: dict) -> None:
+        log(
+            f"step {record['step']}/{config.steps}: train loss {record['train_loss']:.4f}, validation error "
+            f"{record['mean_error_mm']:.1f} mm (median {record['median_error_mm']:.1f}, "
+            f"{record['within_10mm']:.0%} < 10 mm; start {record['start_mean_error_mm']:.1f}), "
+            f"{record['seconds']:.0f} s"
+        )
+
+    history, finished = loop.run(
+        history, train_step, validate, report=report, resume=resume,
+        label=lambda number, step, steps: f"step {(number - 1) * config.validate_every + step}/{config.steps}",
+    )  # fmt: skip
+    if finished:
+        final = {"model": model.state_dict(), "config": _config_dict(config), "step": config.steps}
+        torch.save(final, output / "final.pt")
     return history
 
 

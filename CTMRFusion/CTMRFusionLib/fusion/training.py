@@ -10,7 +10,6 @@ states) after every epoch, ``best.pt`` at the lowest validation loss, and ``hist
 from __future__ import annotations
 
 import json
-import time
 import warnings
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
@@ -26,11 +25,9 @@ from CTMRFusionLib.fusion.losses import LossWeights, supervised_loss, unsupervis
 from CTMRFusionLib.fusion.model import FusionModel, export_torchscript
 from CTMRFusionLib.fusion.pipeline import fuse_stacks
 from CTMRFusionLib.fusion.unet import FusionUNet, parameter_count
+from CTMRFusionLib.ml.training_loop import TrainingLoop
 from CTMRFusionLib.ml.training_support import (
     cpu_description,
-    load_checkpoint,
-    progress_bar,
-    save_checkpoint,
     seed_everything,
     shared_data_relative,
 )
@@ -127,7 +124,6 @@ def train(
     if config.threads:
         torch.set_num_threads(config.threads)
     output = Path(config.output)
-    output.mkdir(parents=True, exist_ok=True)
     generator = seed_everything(config.seed)
     train_set, validation_set, train_cases, validation_cases = _load_split(config)
     log(
@@ -145,77 +141,53 @@ def train(
     )
     history = {
         "config": _config_dict(config),
-        "epochs": [],
-        "best_epoch": None,
-        "best_loss": float("inf"),
-        "train_seconds": 0.0,
         "train_cases": train_cases,
         "validation_cases": validation_cases,
         "train_slices": len(train_set),
         "validation_slices": len(validation_set),
     }
-    start_epoch = 1
-    checkpoint_path = output / "checkpoint.pt"
-    if resume and checkpoint_path.is_file():
-        state = load_checkpoint(checkpoint_path, model, optimizer, scheduler, generator)
-        history = state["history"]
-        start_epoch = state["epoch"] + 1
-        log(f"resumed after epoch {state['epoch']}")
-
     steps = max(1, len(train_set) // config.batch_size)
-    for epoch in range(start_epoch, config.epochs + 1):
-        started = time.perf_counter()
-        model.train()
-        order = torch.randperm(len(train_set), generator=generator)
-        running = 0.0
-        for step in range(steps):
-            batch = _augment(
-                train_set[order[step * config.batch_size : (step + 1) * config.batch_size]], config.crop, generator
-            )
-            loss, _ = _loss(model, batch, config)
-            optimizer.zero_grad()
-            loss.backward()
-            optimizer.step()
-            running += float(loss.detach())
-            if show_progress:
-                progress_bar(f"epoch {epoch}/{config.epochs}", step + 1, steps, running / (step + 1))
-        scheduler.step()
-        model.eval()
-        with torch.no_grad():
-            validation_loss = float(
-                np.mean(
-                    [
-                        float(_loss(model, validation_set[i : i + 8], config)[0])
-                        for i in range(0, len(validation_set), 8)
-                    ]
-                )
-            )
-        seconds = time.perf_counter() - started
-        history["train_seconds"] += seconds
-        record = {
-            "epoch": epoch,
-            "train_loss": running / steps,
-            "validation_loss": validation_loss,
-            "learning_rate": scheduler.get_last_lr()[0],
-            "seconds": seconds,
-        }
-        history["epochs"].append(record)
-        log(
-            f"epoch {epoch}/{config.epochs}: train loss {record['train_loss']:.4f}, validation loss "
-            f"{validation_loss:.4f}, lr {record['learning_rate']:.2e}, {seconds:.1f} s"
-        )
-        if validation_loss < history["best_loss"]:
-            history["best_loss"], history["best_epoch"] = validation_loss, epoch
-            torch.save({"model": model.state_dict(), "width": config.width, "epoch": epoch}, output / "best.pt")
-        save_checkpoint(checkpoint_path, model, optimizer, scheduler, generator, history=history, epoch=epoch)
-        (output / "history.json").write_text(json.dumps(history, indent=1))
+    loop = TrainingLoop(
+        output, model, optimizer, scheduler, generator, total_steps=config.epochs * steps, round_steps=steps,
+        scheduler_per_step=False, records_key="epochs", best_key="validation_loss", log=log,
+        show_progress=show_progress,
+    )  # fmt: skip
+    order = {}
 
-    best = torch.load(output / "best.pt", weights_only=False)
+    def start_epoch(epoch: int) -> None:
+        order["slices"] = torch.randperm(len(train_set), generator=generator)
+
+    def train_step(epoch: int, step: int) -> torch.Tensor:
+        chosen = order["slices"][step * config.batch_size : (step + 1) * config.batch_size]
+        return _loss(model, _augment(train_set[chosen], config.crop, generator), config)[0]
+
+    def validate(epoch: int, steps_done: int, train_loss: float) -> dict:
+        with torch.no_grad():
+            losses = [
+                float(_loss(model, validation_set[i : i + 8], config)[0]) for i in range(0, len(validation_set), 8)
+            ]
+        return {"epoch": epoch, "validation_loss": float(np.mean(losses))}
+
+    def save_best(epoch: int, record: dict) -> None:
+        torch.save({"model": model.state_dict(), "width": config.width, "epoch": epoch}, output / "best.pt")
+
+    def report(record: dict) -> None:
+        log(
+            f"epoch {record['epoch']}/{config.epochs}: train loss {record['train_loss']:.4f}, validation loss "
+            f"{record['validation_loss']:.4f}, lr {record['learning_rate']:.2e}, {record['seconds']:.1f} s"
+        )
+
+    history, _ = loop.run(
+        history, train_step, validate, start_epoch, save_best, report, resume,
+        label=lambda epoch, step, steps: f"epoch {epoch}/{config.epochs}",
+    )  # fmt: skip
+
+    best = torch.load(output / "best.pt", weights_only=True)
     model.load_state_dict(best["model"])
     model.flip_average = config.flip_average
     history["validation_metrics"] = validation_metrics(model, validation_set)
     measured = ", ".join(f"{k} {v:.3f}" for k, v in history["validation_metrics"].items())
-    log(f"validation metrics (best epoch {history['best_epoch']}): {measured}")
+    log(f"validation metrics (best epoch {history['best_round']}): {measured}")
     (output / "history.json").write_text(json.dumps(history, indent=1))
     return history
 
@@ -233,7 +205,7 @@ def initial_weights(path, width: int) -> dict:
             state = torch.jit.load(str(path), map_location="cpu").state_dict()
     except RuntimeError:
         try:
-            saved = torch.load(path, map_location="cpu", weights_only=False)
+            saved = torch.load(path, map_location="cpu", weights_only=True)
             state = saved.get("model", saved) if isinstance(saved, dict) else None
         except Exception:
             state = None
@@ -254,7 +226,7 @@ def _config_dict(config: TrainingConfig) -> dict:
 def export_best(run_folder: Path, model_path: Path, history: dict) -> str:
     """Export ``run_folder/best.pt`` as TorchScript to ``model_path`` and write its model card beside it
     (same name, ``.md``); returns the model's SHA-256."""
-    best = torch.load(run_folder / "best.pt", weights_only=False)
+    best = torch.load(run_folder / "best.pt", weights_only=True)
     config = history["config"]
     model = FusionUNet(best["width"], flip_average=bool(config.get("flip_average", False)))
     model.load_state_dict(best["model"])

@@ -56,7 +56,7 @@ def save_checkpoint(path, model, optimizer, scheduler, generator: torch.Generato
 def load_checkpoint(path, model, optimizer, scheduler, generator: torch.Generator) -> dict:
     """Restore what :func:`save_checkpoint` wrote into the given objects; returns the checkpoint (its
     progress entries)."""
-    state = torch.load(path, weights_only=False)
+    state = torch.load(path, weights_only=True)
     model.load_state_dict(state["model"])
     optimizer.load_state_dict(state["optimizer"])
     scheduler.load_state_dict(state["scheduler"])
