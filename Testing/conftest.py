@@ -7,6 +7,8 @@ message when it is absent); tests that take more than a few seconds on 2 cores a
 from __future__ import annotations
 
 import os
+import subprocess
+import sys
 
 # ITK sums the registration metric over threads, so numbers from registrations that stop early can shift
 # with the thread count (docs/registration.md, Reproducibility). Two threads, in this process and in the
@@ -39,3 +41,19 @@ def sample():
 @pytest.fixture(scope="session")
 def demo_images(sample):
     return sitk.ReadImage(str(sample.ct)), sitk.ReadImage(str(sample.mr))
+
+
+@pytest.fixture(scope="session")
+def demo_run(tmp_path_factory):
+    """``ctmrfusion demo`` run once per session, as a user runs it (a child process, progress on stderr): the
+    default registration of the sample pair through the register command's own arguments (``mr_to_ct.h5``,
+    ``mr_on_ct.nrrd``, ``registration_report.json`` with landmark TRE), the fused volumes, the montage and the
+    snapshots. (completed process, output folder)."""
+    out = tmp_path_factory.mktemp("demo")
+    run = subprocess.run(
+        [sys.executable, "-m", "CTMRFusionLib.cli", "demo", "--out", str(out)],
+        capture_output=True,
+        text=True,
+        timeout=900,
+    )
+    return run, out

@@ -91,6 +91,7 @@ def test_fuse_bad_inputs_are_named(tmp_path, sample):
     assert run.returncode == 2 and "one of the inputs" in run.stderr and a.read_bytes() == before
 
 
+@pytest.mark.slow
 def test_fuse_refuses_corrupted_or_foreign_models(tmp_path):
     torch = pytest.importorskip("torch")
     rng = np.random.default_rng(1)

@@ -14,46 +14,34 @@ from support.data import shared_path
 
 
 @pytest.fixture(scope="module")
-def registered(tmp_path_factory, sample):
-    out = tmp_path_factory.mktemp("cli")
-    run = ctmrfusion(
-        "register",
-        "--ct",
-        sample.ct,
-        "--mr",
-        sample.mr,
-        "--transform",
-        out / "t.h5",
-        "--volume",
-        out / "mr_on_ct.nrrd",
-        "--report",
-        out / "report.json",
-        "--ct-landmarks",
-        sample.ct_landmarks,
-        "--mr-landmarks",
-        sample.mr_landmarks,
-    )
-    return run, out
+def registered(demo_run):
+    """The default registration of the sample pair with landmarks, through the register command's arguments
+    (run by ``ctmrfusion demo``, shared by the session): (process, {output role: path})."""
+    run, out = demo_run
+    files = {"transform": "mr_to_ct.h5", "volume": "mr_on_ct.nrrd", "report": "registration_report.json"}
+    return run, {role: out / name for role, name in files.items()}
 
 
+@pytest.mark.slow
 def test_register_writes_a_ct_to_mr_itk_transform_that_resample_uses_directly(registered, sample, demo_images):
     run, out = registered
     assert run.returncode == 0, run.stderr
-    transform = sitk.ReadTransform(str(out / "t.h5"))
+    transform = sitk.ReadTransform(str(out["transform"]))
     tre = target_registration_error(transform, read_landmarks(sample.ct_landmarks), read_landmarks(sample.mr_landmarks))
     assert tre.after["mean_mm"] <= 2.5
     ct, mr = demo_images
     via_file = sitk.Resample(mr, ct, transform, sitk.sitkLinear, 0.0, sitk.sitkFloat32)
-    written = sitk.ReadImage(str(out / "mr_on_ct.nrrd"), sitk.sitkFloat32)
+    written = sitk.ReadImage(str(out["volume"]), sitk.sitkFloat32)
     assert written.GetSize() == ct.GetSize()
     a, b = sitk.GetArrayViewFromImage(via_file), sitk.GetArrayViewFromImage(written)
     inside = a > 200
     assert np.corrcoef(a[inside], b[inside])[0, 1] > 0.97
 
 
+@pytest.mark.slow
 def test_report_has_parameters_metric_iterations_timings_and_tre(registered):
     run, out = registered
-    report = json.loads((out / "report.json").read_text())
+    report = json.loads(out["report"].read_text())
     assert len(report["parameters"]["angles_rad"]) == 3 and len(report["parameters"]["translation_mm"]) == 3
     assert report["metric"] < -0.5 and report["iterations"] > 0
     assert {"read", "initialize", "resample"} <= set(report["timings_seconds"])
@@ -107,6 +95,7 @@ def test_output_that_is_an_input_is_refused_and_the_input_kept(tmp_path, sample)
     assert copy.read_bytes() == sample.mr.read_bytes()
 
 
+@pytest.mark.real_data
 def test_dicom_series_folder_reads_as_the_same_mr():
     dicom = read_image(shared_path("mri_dir_porcine", "mr_t2_dicom"), "MR")
     nrrd = sitk.ReadImage(str(shared_path("mri_dir_porcine", "mr_t2.nrrd")))
@@ -122,6 +111,8 @@ def _tre_of(path, sample):
     ).after["mean_mm"]
 
 
+@pytest.mark.real_data
+@pytest.mark.slow
 def test_registers_an_mr_given_as_a_dicom_series_folder(tmp_path, sample):
     """The full-resolution MR straight from its 94 DICOM files, against the bundled CT."""
     run = ctmrfusion(
@@ -138,6 +129,7 @@ def test_registers_an_mr_given_as_a_dicom_series_folder(tmp_path, sample):
     assert _tre_of(tmp_path / "t.tfm", sample) <= 3.0  # elastix handed the flip: 3.0 mm
 
 
+@pytest.mark.slow
 def test_a_user_ct_mask_is_used(tmp_path, sample, demo_images):
     ct = demo_images[0]
     mask = sitk.Cast(sitk.BinaryDilate(ct > -500, [7, 7, 7]), sitk.sitkUInt8)  # body by threshold, ~10 mm margin

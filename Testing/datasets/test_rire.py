@@ -10,6 +10,7 @@ from support.data import shared_path
 from support.rire import read_rire_standard
 
 
+@pytest.mark.real_data
 def test_reads_the_eight_ct_corners_and_their_mr_positions():
     standard = read_rire_standard(shared_path("rire_001", "ct_T1.standard"))
     assert (standard.source, standard.target, standard.patient) == ("CT", "mr_T1", "001")
@@ -18,6 +19,7 @@ def test_reads_the_eight_ct_corners_and_their_mr_positions():
     np.testing.assert_allclose(standard.target_points[0], [5.0369, -17.4970, -27.1650])
 
 
+@pytest.mark.real_data
 def test_ground_truth_transform_has_sub_millimetre_rire_error_and_our_fit_matches_it():
     standard = read_rire_standard(shared_path("rire_001", "ct_T1.standard"))
     truth = sitk.ReadTransform(str(shared_path("rire_001", "training_001_ct_to_mr_T1_ground_truth.tfm")))

@@ -138,6 +138,7 @@ def _config(tmp_path, steps, **changes):
     )
 
 
+@pytest.mark.slow
 @pytest.mark.real_data
 def test_training_resumes_exactly_and_exports_a_checked_model(tmp_path):
     from CTMRFusionLib.core.errors import InvalidInputError

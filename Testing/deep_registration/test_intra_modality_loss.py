@@ -79,6 +79,7 @@ def test_loss_gradient_points_toward_the_truth(moved_pair):
     assert translation.grad[0] > 0  # descent reduces the 3 mm error along x
 
 
+@pytest.mark.slow
 def test_network_starts_at_identity_and_learns_through_the_loss(moved_pair):
     """The whole differentiable chain — network → Euler3D parameters → warp → intra-modality loss — learns:
     fitted to one real moved pair (60 Adam steps), the loss falls from its identity value to near its value

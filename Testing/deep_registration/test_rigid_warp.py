@@ -62,6 +62,7 @@ def test_warp_matches_simpleitk_resample_on_oblique_grids(demo_images):
     np.testing.assert_allclose(warped, expected, atol=1e-6 * scale)
 
 
+@pytest.mark.slow
 def test_gradients_match_finite_differences_and_descent_recovers_a_shift(demo_images):
     """Loss = mean squared difference to the unmoved MR: its gradient w.r.t. translation and angles equals
     central finite differences, and plain gradient descent from a 3 mm / 0.05 rad offset returns near 0."""

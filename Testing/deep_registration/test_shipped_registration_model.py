@@ -54,6 +54,7 @@ def _distance(a: np.ndarray, b: np.ndarray, points: np.ndarray) -> np.ndarray:
     return np.linalg.norm(points @ a[:3, :3].T + a[:3, 3] - (points @ b[:3, :3].T + b[:3, 3]), axis=1).mean()
 
 
+@pytest.mark.slow
 @pytest.mark.real_data
 def test_network_reduces_the_error_of_random_starts_on_a_held_back_case(model):
     """Harvard case 37 was never trained on. Its CT and MR are co-registered (truth = identity); 12 random
@@ -76,6 +77,7 @@ def test_network_reduces_the_error_of_random_starts_on_a_held_back_case(model):
     assert np.mean(after < before) >= 0.75
 
 
+@pytest.mark.slow
 @pytest.mark.real_data
 def test_polish_brings_the_network_answer_closer_on_a_held_back_case():
     """Harvard case 33 (never trained on; truth = identity), 4 seeded random starts within ±60° / ±60 mm put
@@ -109,6 +111,7 @@ def test_polish_brings_the_network_answer_closer_on_a_held_back_case():
     assert polished.max() < 9.5, (network.round(1), polished.round(1))
 
 
+@pytest.mark.slow
 def test_deep_initializer_then_mi_recovers_a_large_move_of_the_bundled_pair(sample, demo_images):
     """The MR, put in the CT's frame by its header (the landmark fit takes out the scanners' 178° flip, which
     is the search initializer's job, not the network's), is moved by a known 35°/40 mm rigid transform. From
@@ -130,6 +133,7 @@ def test_deep_initializer_then_mi_recovers_a_large_move_of_the_bundled_pair(samp
     assert result.initializer == "deep" and 0 < result.timings["deep_network"] < 2.0
 
 
+@pytest.mark.slow
 def test_restarts_rescue_a_start_the_network_misreads(sample, demo_images, model):
     """The bundled pair, truth = the landmark fit, started 75° and 92 mm off (start 15 of the capture benchmark:
     51°, 56°, −58° and 44, 58, 55 mm about the CT body centroid, near a corner of the ±60° / ±60 mm box). From
@@ -188,6 +192,7 @@ def test_cancel_between_the_network_answers_stops_before_the_polish(demo_images)
     assert all(e.stage == "initialize" and e.fraction < 0.15 for e in events)
 
 
+@pytest.mark.slow
 def test_cli_register_with_the_deep_initializer_and_bad_models(tmp_path, sample):
     start = tmp_path / "start.tfm"
     sitk.WriteTransform(matrix_to_sitk_affine(rigid_matrix((0, 180, 0), (0, 0, 0))), str(start))
@@ -273,6 +278,7 @@ def test_loading_refuses_an_altered_shipped_file(tmp_path, monkeypatch):
 AFTER_FRACTION = 0.5
 
 
+@pytest.mark.slow
 def test_logic_register_volumes_with_the_deep_initializer_on_a_real_scene(scene, sample, demo_images):
     """Through the MRML logic (slicer-core scene): start = 180° about the A–P axis through the CT's centre,
     as the FFS/HFS patient positions imply; ``initializer="deep"`` corrects it and MI finishes. The default

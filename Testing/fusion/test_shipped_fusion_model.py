@@ -53,6 +53,7 @@ def _card_metrics() -> dict:
     return dict(zip(names, values))
 
 
+@pytest.mark.slow
 @pytest.mark.real_data
 def test_shipped_model_beats_every_classic_rule_on_five_metrics():
     """Measured claim (docs/fusion.md): on the held-out cases the U-Net's (flip-averaged) means of EN, SF, SCD,

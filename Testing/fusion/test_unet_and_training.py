@@ -202,6 +202,7 @@ def test_model_card_lists_the_loss_settings_used():
     assert with_rivals.endswith("rivals 20, rival_metrics SD,Qabf, rival_margin 0.01")
 
 
+@pytest.mark.slow
 @pytest.mark.real_data
 def test_rivals_loss_trains_on_the_rules_images_of_the_same_crops(tmp_path):
     """With the rivals term the training stacks carry the four rules' images after CT and MR (channel 3 is
@@ -247,6 +248,7 @@ def _config(tmp_path, epochs, **changes):
     return TrainingConfig(data=str(shared_path("harvard_ctmri")), output=str(tmp_path), epochs=epochs, **settings)
 
 
+@pytest.mark.slow
 @pytest.mark.real_data
 def test_training_is_seeded_and_resumes_exactly(tmp_path):
     """Two epochs, then a resumed third, match an uninterrupted three-epoch run (same data order and
@@ -266,6 +268,7 @@ def test_training_is_seeded_and_resumes_exactly(tmp_path):
     assert not set(history["train_cases"]) & set(history["validation_cases"])
 
 
+@pytest.mark.slow
 @pytest.mark.real_data
 def test_supervised_mode_learns_its_targets(tmp_path):
     """Targets: the max rule of real slices; the supervised loss must fall."""
@@ -287,6 +290,7 @@ def test_supervised_mode_learns_its_targets(tmp_path):
     assert losses[-1] < losses[0] * 0.97 and losses == sorted(losses, reverse=True)
 
 
+@pytest.mark.slow
 @pytest.mark.real_data
 def test_export_writes_a_checked_torchscript_and_card(tmp_path):
     from CTMRFusionLib.fusion.model import load_fusion_model

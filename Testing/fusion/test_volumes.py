@@ -53,6 +53,7 @@ def _check_fused(fused: sitk.Image, ct: sitk.Image, mr_on_ct: sitk.Image, method
     assert np.corrcoef(values[soft], mr[soft])[0, 1] > 0.55, method
 
 
+@pytest.mark.slow
 def test_fuse_volumes_with_the_unet_on_the_bundled_pair(scene, registered_pair):
     pytest.importorskip("torch")
     ct, mr_on_ct = registered_pair

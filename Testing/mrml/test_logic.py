@@ -21,6 +21,7 @@ def _snapshot(node):
     )
 
 
+@pytest.mark.slow
 def test_register_volumes_on_the_scene_gives_aligned_outputs_and_landmark_tre(scene, demo_images, sample):
     ct_image, mr_image = demo_images
     ct, mr = volume_node(scene, ct_image, "CT"), volume_node(scene, mr_image, "MR")
@@ -64,6 +65,7 @@ def test_register_volumes_on_the_scene_gives_aligned_outputs_and_landmark_tre(sc
     assert np.median(np.abs(sinc[inside] - linear[inside])) < 0.05 * np.median(linear[inside])
 
 
+@pytest.mark.slow
 def test_cancel_leaves_the_scene_as_it_was(scene, demo_images):
     ct, mr = volume_node(scene, demo_images[0], "CT"), volume_node(scene, demo_images[1], "MR")
     output = scene.AddNewNodeByClass("vtkMRMLLinearTransformNode")

@@ -54,6 +54,7 @@ def snapshot_dir(tmp_path_factory, sample):
     return out / "png"
 
 
+@pytest.mark.slow
 def test_snapshot_writes_blend_checkerboard_and_3d_views(snapshot_dir):
     names = sorted(p.stem for p in snapshot_dir.glob("*.png"))
     assert names == sorted(
@@ -61,12 +62,14 @@ def test_snapshot_writes_blend_checkerboard_and_3d_views(snapshot_dir):
     )
 
 
+@pytest.mark.slow
 def test_blend_snapshots_show_purple_ct_and_green_mr(snapshot_dir):
     for orientation in ("axial", "sagittal", "coronal"):
         lit, purple, green = _colour_shares(_png(snapshot_dir / f"blend_{orientation}.png"))
         assert lit > 0.2 and purple > 0.002 and green > 0.002, (orientation, lit, purple, green)
 
 
+@pytest.mark.slow
 def test_checkerboard_snapshot_is_grey_squares_not_the_blend(snapshot_dir):
     board = _png(snapshot_dir / "checkerboard_axial.png")
     assert np.abs(board[..., 0] - board[..., 1]).max() <= 2  # greyscale
@@ -74,6 +77,7 @@ def test_checkerboard_snapshot_is_grey_squares_not_the_blend(snapshot_dir):
     assert not np.array_equal(board, _png(snapshot_dir / "blend_axial.png"))
 
 
+@pytest.mark.slow
 def test_3d_snapshot_is_not_empty(snapshot_dir):
     pixels = _png(snapshot_dir / "fused_3d.png")
     background = np.median(pixels[0], axis=0)
@@ -102,13 +106,9 @@ def test_snapshot_refuses_bad_opacity(tmp_path, sample):
     assert run.returncode == 2 and "--opacity must be between 0 and 1" in run.stderr
 
 
-def test_demo_leaves_report_transform_volume_and_pictures(tmp_path):
-    run = subprocess.run(
-        [sys.executable, "-m", "CTMRFusionLib.cli", "demo", "--out", str(tmp_path), "--quiet"],
-        capture_output=True,
-        text=True,
-        timeout=900,
-    )
+@pytest.mark.slow
+def test_demo_leaves_report_transform_volume_and_pictures(demo_run):
+    run, tmp_path = demo_run
     assert run.returncode == 0, run.stderr[-2000:]
     report = json.loads((tmp_path / "registration_report.json").read_text())
     assert report["tre"]["after"]["mean_mm"] <= 2.5

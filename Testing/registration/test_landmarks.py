@@ -111,6 +111,7 @@ def test_rigid_fit_reproduces_the_published_lower_bound(sample):
     assert tre.before["mean_mm"] == pytest.approx(99.97, abs=0.01)
 
 
+@pytest.mark.real_data
 def test_rigid_fit_agrees_with_the_shipped_reference_fit():
     reference = sitk.ReadTransform(str(shared_path("mri_dir_porcine", "landmarks", "reference_rigid_fit_ct_to_mr.tfm")))
     ct = read_landmarks(shared_path("mri_dir_porcine", "landmarks", "ct_landmarks_lps.csv"))

@@ -2,8 +2,12 @@
 
 Ground truth comes from outside the code under test: 14 verified landmark pairs, and MR headers moved by
 known rigid transforms (origin and direction edited, voxels untouched). Recovery is measured relative to
-the registration of the unmoved pair, as the mean distance over CT body points.
+the registration of the unmoved pair, as the mean distance over CT body points. Every test here runs full
+registrations: the module is in the slow tier.
 """
+
+import json
+from types import SimpleNamespace
 
 import numpy as np
 import pytest
@@ -17,6 +21,8 @@ from CTMRFusionLib.registration.rigid import register_rigid
 from CTMRFusionLib.registration.tre import target_registration_error
 from support.data import shared_path
 from support.ground_truth import move_header, rigid_matrix
+
+pytestmark = pytest.mark.slow
 
 RECOVERY_LIMIT_MM = 1.5
 
@@ -35,9 +41,18 @@ def recovery_error(result_moved, result_reference, move: np.ndarray, points: np.
 
 
 @pytest.fixture(scope="module")
-def demo_reference(demo_images):
-    ct, mr = demo_images
-    return register_rigid(ct, mr)
+def demo_reference(demo_run):
+    """The default registration of the unmoved sample pair: the session's ``ctmrfusion demo`` run (the
+    transform file it wrote, and its report)."""
+    run, out = demo_run
+    assert run.returncode == 0, run.stderr[-2000:]
+    report = json.loads((out / "registration_report.json").read_text())
+    return SimpleNamespace(
+        transform=sitk.ReadTransform(str(out / "mr_to_ct.h5")),
+        initializer=report["initializer"],
+        levels=report["levels"],
+        metric=report["metric"],
+    )
 
 
 def test_default_registration_of_demo_pair_is_within_2_5_mm_landmark_tre(demo_reference, sample):
@@ -92,6 +107,7 @@ def _stack_slices(folder, case: str, spacing=(1.0, 1.0, 5.0)) -> sitk.Image:
     return volume
 
 
+@pytest.mark.real_data
 def test_recovers_known_moves_of_2d_slices_stacked_into_a_coarse_8_bit_volume():
     ct = _stack_slices(shared_path("harvard_ctmri", "CT"), "32")
     mr = _stack_slices(shared_path("harvard_ctmri", "MRI"), "32")
@@ -111,6 +127,7 @@ def test_recovers_known_moves_of_2d_slices_stacked_into_a_coarse_8_bit_volume():
         assert errors.mean() <= RECOVERY_LIMIT_MM, f"{angles}: mean {errors.mean():.2f} mm"
 
 
+@pytest.mark.real_data
 def test_full_resolution_mri_dir_pair_within_2_5_mm_and_recovers_a_known_move():
     ct = sitk.ReadImage(str(shared_path("mri_dir_porcine", "ct.nrrd")))
     mr = sitk.ReadImage(str(shared_path("mri_dir_porcine", "mr_t2.nrrd")))
