@@ -7,10 +7,11 @@ and shows results.
 
 import importlib.util
 import os
+from typing import Annotated
 
 import slicer
 import vtk
-from slicer.parameterNodeWrapper import parameterNodeWrapper
+from slicer.parameterNodeWrapper import Choice, WithinRange, parameterNodeWrapper
 from slicer.ScriptedLoadableModule import (
     ScriptedLoadableModule,
     ScriptedLoadableModuleLogic,
@@ -20,13 +21,12 @@ from slicer.ScriptedLoadableModule import (
 from slicer.util import VTKObservationMixin
 
 from CTMRFusionLib.core.progress import Cancelled, CancelToken
-from CTMRFusionLib.fusion.pipeline import METHODS as FUSION_METHODS
 from CTMRFusionLib.io.sample_data import ATTRIBUTION, CHECKSUMS, demo_pair
 from CTMRFusionLib.mrml import display
 from CTMRFusionLib.mrml.logic import CTMRFusionLogic as FusionLogic
 from CTMRFusionLib.mrml.logic import FusionOptions
+from CTMRFusionLib.mrml.panel_fields import CHOICES, RANGES, preset_values, registration_options
 from CTMRFusionLib.mrml.tables import fill_tre_table
-from CTMRFusionLib.registration.options import INITIALIZERS, RegistrationOptions, preset_names
 
 
 class CTMRFusion(ScriptedLoadableModule):
@@ -66,27 +66,29 @@ def registerSampleData():
 
 @parameterNodeWrapper
 class CTMRFusionParameterNode:
-    """All panel state. Units: opacity 0–1, checkerboard square mm, sampling 0–1."""
+    """All panel state. Choices and ranges come from the logic (``CTMRFusionLib.mrml.panel_fields``): the
+    combo boxes list what the logic accepts, the spin boxes take the options' own ranges. Units: opacity 0–1,
+    checkerboard square mm, sampling 0–1 (share of the CT voxels the metric samples)."""
 
     ctVolume: slicer.vtkMRMLScalarVolumeNode
     mrVolume: slicer.vtkMRMLScalarVolumeNode
     ctMask: slicer.vtkMRMLScalarVolumeNode
     mrMask: slicer.vtkMRMLScalarVolumeNode
-    preset: str = "default"
-    interpolator: str = "sinc"
-    initializer: str = "search"
-    histogramBins: int = 64
-    samplingPercentage: float = 0.10
-    iterations: int = 200
+    preset: Annotated[str, Choice(CHOICES["preset"])] = "default"
+    interpolator: Annotated[str, Choice(CHOICES["interpolator"])] = "sinc"
+    initializer: Annotated[str, Choice(CHOICES["initializer"])] = "search"
+    histogramBins: Annotated[int, WithinRange(*RANGES["histogramBins"])] = 64
+    samplingPercentage: Annotated[float, WithinRange(*RANGES["samplingPercentage"])] = 0.10
+    iterations: Annotated[int, WithinRange(*RANGES["iterations"])] = 200
     outputTransform: slicer.vtkMRMLLinearTransformNode
     outputVolume: slicer.vtkMRMLScalarVolumeNode
     ctLandmarks: slicer.vtkMRMLMarkupsFiducialNode
     mrLandmarks: slicer.vtkMRMLMarkupsFiducialNode
-    displayMode: str = "blend"
-    opacity: float = 0.5
-    checkerSquareMm: float = 20.0
-    fusionMethod: str = "unet"
-    fusionDevice: str = "auto"
+    displayMode: Annotated[str, Choice(CHOICES["displayMode"])] = "blend"
+    opacity: Annotated[float, WithinRange(*RANGES["opacity"])] = 0.5
+    checkerSquareMm: Annotated[float, WithinRange(*RANGES["checkerSquareMm"])] = 20.0
+    fusionMethod: Annotated[str, Choice(CHOICES["fusionMethod"])] = "unet"
+    fusionDevice: Annotated[str, Choice(CHOICES["fusionDevice"])] = "auto"
     fusedVolume: slicer.vtkMRMLScalarVolumeNode
 
 
@@ -101,6 +103,7 @@ class CTMRFusionWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
         self._parameterNodeGuiTag = None
         self._cancelToken = None
         self._running = None  # "register" or "fuse" while a job runs
+        self._shownPreset = None  # the preset whose values the advanced fields were last set from
 
     def setup(self):
         ScriptedLoadableModuleWidget.setup(self)
@@ -109,13 +112,6 @@ class CTMRFusionWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
         self.ui = slicer.util.childWidgetVariables(uiWidget)
         uiWidget.setMRMLScene(slicer.mrmlScene)
         self.logic = CTMRFusionLogic()
-
-        self.ui.preset.addItems(preset_names())
-        self.ui.interpolator.addItems(["sinc", "bspline", "linear"])
-        self.ui.initializer.addItems(list(INITIALIZERS))
-        self.ui.displayMode.addItems(list(display.MODES))
-        self.ui.fusionMethod.addItems(list(FUSION_METHODS))
-        self.ui.fusionDevice.addItems(["auto", "cpu", "cuda"])
 
         self.addObserver(slicer.mrmlScene, slicer.mrmlScene.StartCloseEvent, self.onSceneStartClose)
         self.addObserver(slicer.mrmlScene, slicer.mrmlScene.EndCloseEvent, self.onSceneEndClose)
@@ -135,7 +131,7 @@ class CTMRFusionWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
         if self._parameterNode:
             self._parameterNode.disconnectGui(self._parameterNodeGuiTag)
             self._parameterNodeGuiTag = None
-            self.removeObserver(self._parameterNode, vtk.vtkCommand.ModifiedEvent, self._updateButtons)
+            self.removeObserver(self._parameterNode, vtk.vtkCommand.ModifiedEvent, self._onParameterNodeModified)
 
     def onSceneStartClose(self, caller, event):
         self.setParameterNode(None)
@@ -152,12 +148,23 @@ class CTMRFusionWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
     def setParameterNode(self, inputParameterNode):
         if self._parameterNode:
             self._parameterNode.disconnectGui(self._parameterNodeGuiTag)
-            self.removeObserver(self._parameterNode, vtk.vtkCommand.ModifiedEvent, self._updateButtons)
+            self.removeObserver(self._parameterNode, vtk.vtkCommand.ModifiedEvent, self._onParameterNodeModified)
         self._parameterNode = inputParameterNode
         if self._parameterNode:
+            # A stored node keeps its advanced values; they are reset only when the user picks another preset.
+            self._shownPreset = self._parameterNode.preset
             self._parameterNodeGuiTag = self._parameterNode.connectGui(self.ui)
-            self.addObserver(self._parameterNode, vtk.vtkCommand.ModifiedEvent, self._updateButtons)
+            self.addObserver(self._parameterNode, vtk.vtkCommand.ModifiedEvent, self._onParameterNodeModified)
             self._updateButtons()
+
+    def _onParameterNodeModified(self, caller=None, event=None):
+        """A new preset puts its values into the advanced fields; the user's later edits override them."""
+        p = self._parameterNode
+        if p and p.preset != self._shownPreset:
+            self._shownPreset = p.preset
+            for name, value in preset_values(p.preset).items():
+                setattr(p, name, value)
+        self._updateButtons()
 
     def _updateButtons(self, caller=None, event=None):
         p = self._parameterNode
@@ -172,15 +179,12 @@ class CTMRFusionWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
         self.ui.computeTreButton.enabled = bool(p and p.ctLandmarks and p.mrLandmarks)
         self.ui.applyDisplayButton.enabled = bool(p and p.ctVolume and (p.outputVolume or p.mrVolume))
 
-    def _options(self) -> RegistrationOptions:
+    def _options(self):
+        """The chosen preset's options; the advanced fields override it only where the user changed them."""
         p = self._parameterNode
-        return RegistrationOptions.from_preset(p.preset).replace(
-            final_interpolator=p.interpolator,
-            initializer=p.initializer,
-            histogram_bins=p.histogramBins,
-            sampling_percentage=p.samplingPercentage,
-            iterations=p.iterations,
-        )
+        advanced = {"histogramBins": p.histogramBins, "samplingPercentage": p.samplingPercentage,
+                    "iterations": p.iterations}  # fmt: skip
+        return registration_options(p.preset, p.interpolator, p.initializer, advanced)
 
     def _onProgress(self, event):
         self.ui.progressBar.value = int(100 * event.fraction)

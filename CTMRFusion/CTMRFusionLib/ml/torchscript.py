@@ -20,6 +20,8 @@ from CTMRFusionLib.core.errors import InvalidInputError
 from CTMRFusionLib.ml.registry import ModelEntry
 
 METADATA_NAME = "ctmrfusion.json"
+#: Where a network can run: "auto" (a CUDA GPU when PyTorch sees one, else the CPU), "cpu", "cuda".
+DEVICES = ("auto", "cpu", "cuda")
 
 
 def sha256_of(path) -> str:

@@ -22,6 +22,9 @@ from CTMRFusionLib.mrml import bridge as mrml_bridge
 CT_COLOR = (0.75, 0.25, 0.85)
 MR_COLOR = (0.2, 0.9, 0.2)
 MODES = ("blend", "checkerboard", "difference")
+#: Inclusive ranges of the display settings: MR opacity over the CT (0–1), checkerboard square side (mm).
+OPACITY_RANGE = (0.0, 1.0)
+CHECKER_SQUARE_RANGE_MM = (1.0, 200.0)
 _COLOR_NODE_NAMES = {CT_COLOR: "CTMRFusion CT purple", MR_COLOR: "CTMRFusion MR green"}
 
 

@@ -13,6 +13,13 @@ INITIALIZERS = ("search", "deep", "moments", "geometry", "identity")
 SAMPLING_STRATEGIES = ("random", "regular", "none")
 OPTIMIZERS = ("regular_step_gradient_descent", "gradient_descent")
 INTERPOLATORS = ("sinc", "bspline", "linear")
+#: Inclusive (low, high) of the numeric options a user sets by hand (panel, presets); ``validate`` enforces them and
+#: the module panel's spin boxes take them as their ranges.
+OPTION_RANGES = {
+    "histogram_bins": (8, 512),
+    "sampling_percentage": (0.01, 1.0),
+    "iterations": (1, 10000),
+}
 
 
 @dataclass
@@ -101,12 +108,13 @@ class RegistrationOptions:
             ),
             (all(v > 0 for v in self.level_spacings_mm), "level_spacings_mm must be > 0"),
             (all(v >= 0 for v in self.smoothing_sigmas_mm), "smoothing_sigmas_mm must be >= 0"),
-            (8 <= self.histogram_bins <= 512, "histogram_bins must be in 8..512"),
+            *(
+                (low <= getattr(self, name) <= high, f"{name} must be in {low}..{high}")
+                for name, (low, high) in OPTION_RANGES.items()
+            ),
             (self.sampling_strategy in SAMPLING_STRATEGIES, f"sampling_strategy must be one of {SAMPLING_STRATEGIES}"),
-            (0 < self.sampling_percentage <= 1, "sampling_percentage must be in (0, 1]"),
             (self.optimizer in OPTIMIZERS, f"optimizer must be one of {OPTIMIZERS}"),
             (self.learning_rate > 0, "learning_rate must be > 0"),
-            (self.iterations > 0, "iterations must be > 0"),
             (self.mask in ("auto", "none"), "mask must be 'auto' or 'none'"),
             (self.mask_margin_mm >= 0, "mask_margin_mm must be >= 0"),
             (
