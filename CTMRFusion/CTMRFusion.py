@@ -26,7 +26,8 @@ from CTMRFusionLib.mrml import display
 from CTMRFusionLib.mrml.logic import CTMRFusionLogic as FusionLogic
 from CTMRFusionLib.mrml.logic import FusionOptions
 from CTMRFusionLib.mrml.panel_fields import CHOICES, RANGES, preset_values, registration_options
-from CTMRFusionLib.mrml.tables import fill_tre_table
+from CTMRFusionLib.mrml.tables import tre_table_node
+from CTMRFusionLib.registration.tre import summary_line
 
 
 class CTMRFusion(ScriptedLoadableModule):
@@ -291,13 +292,8 @@ class CTMRFusionWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
             self._showTre(self.logic.computeTRE(p.ctLandmarks, p.mrLandmarks, p.outputTransform))
 
     def _showTre(self, tre):
-        table = self.logic.treTable(tre)
-        self.ui.treTableView.setMRMLTableNode(table)
-        before, after = tre.before, tre.after
-        self.ui.treSummaryLabel.text = (
-            f"{after['count']} pairs — before: {before['mean_mm']:.2f} mm mean; after: {after['mean_mm']:.2f} mm "
-            f"mean, {after['median_mm']:.2f} median, {after['max_mm']:.2f} max"
-        )
+        self.ui.treTableView.setMRMLTableNode(tre_table_node(slicer.mrmlScene, tre))
+        self.ui.treSummaryLabel.text = "Landmark TRE " + summary_line(tre.before, tre.after)
 
     def onApplyDisplay(self):
         p = self._parameterNode
@@ -318,14 +314,6 @@ class CTMRFusionLogic(ScriptedLoadableModuleLogic, FusionLogic):
     def getParameterNode(self):
         return CTMRFusionParameterNode(super().getParameterNode())
 
-    def treTable(self, tre):
-        """A table node with one row per landmark pair: label, TRE before and after (mm)."""
-        table = slicer.mrmlScene.GetFirstNodeByName("CTMRFusion landmark TRE")
-        if table is None:
-            table = slicer.mrmlScene.AddNewNodeByClass("vtkMRMLTableNode", "CTMRFusion landmark TRE")
-        fill_tre_table(table, tre)
-        return table
-
 
 class CTMRFusionTest(ScriptedLoadableModuleTest):
     """Self-test inside Slicer on the bundled sample pair."""
@@ -334,13 +322,16 @@ class CTMRFusionTest(ScriptedLoadableModuleTest):
         slicer.mrmlScene.Clear()
 
     def runTest(self):
-        self.setUp()
-        self.test_registers_sample_pair_within_2_5_mm()
-        self.setUp()
-        self.test_blend_mode_sets_purple_ct_and_green_mr_layers()
+        tests = [
+            self.test_registers_sample_pair_within_2_5_mm,
+            self.test_blend_mode_sets_purple_ct_and_green_mr_layers,
+            self.test_panel_registers_the_sample_pair,
+        ]
         if importlib.util.find_spec("torch") is not None:
+            tests.append(self.test_deep_initializer_corrects_a_given_start)
+        for test in tests:
             self.setUp()
-            self.test_deep_initializer_corrects_a_given_start()
+            test()
 
     def _loadSample(self):
         pair = demo_pair()
@@ -397,4 +388,26 @@ class CTMRFusionTest(ScriptedLoadableModuleTest):
         self.assertEqual(composite.GetBackgroundVolumeID(), ct.GetID())
         self.assertEqual(composite.GetForegroundVolumeID(), mr.GetID())
         self.assertAlmostEqual(composite.GetForegroundOpacity(), 0.4)
+        self.delayDisplay("Test passed")
+
+    def test_panel_registers_the_sample_pair(self):
+        """The module's own panel as a user drives it: open the module, pick the pair and the fast preset,
+        press Register; the panel's parameter node gets the transform and the landmark error is computed."""
+        self.delayDisplay("Registering through the panel")
+        ct, mr, ctPoints, mrPoints = self._loadSample()
+        slicer.util.selectModule("CTMRFusion")
+        widget = slicer.util.getModuleWidget("CTMRFusion")
+        parameters = widget._parameterNode
+        parameters.ctVolume, parameters.mrVolume = ct, mr
+        parameters.ctLandmarks, parameters.mrLandmarks = ctPoints, mrPoints
+        parameters.preset = "fast"
+        self.assertEqual(widget.ui.preset.currentText, "fast")
+        self.assertAlmostEqual(parameters.samplingPercentage, 0.05)  # the preset's value, shown in the panel
+        self.assertTrue(widget.ui.registerButton.enabled)
+        widget.ui.registerButton.click()
+        self.assertIsNotNone(parameters.outputTransform)
+        self.assertIsNotNone(parameters.outputVolume)
+        tre = widget.logic.computeTRE(ctPoints, mrPoints, parameters.outputTransform)
+        self.assertLessEqual(tre.after["mean_mm"], 3.5)
+        self.assertIn("Done", widget.ui.statusLabel.text)
         self.delayDisplay("Test passed")

@@ -48,3 +48,16 @@ def test_only_the_module_file_imports_qt():
         }
         imported |= {node.module or "" for node in ast.walk(tree) if isinstance(node, ast.ImportFrom)}
         assert not imported & {"qt", "ctk", "slicer.ScriptedLoadableModule", "slicer.util"}, path.name
+
+
+def test_the_self_test_runs_every_test_method_including_the_panel():
+    """Slicer's ctest runs CTMRFusionTest.runTest: a test method it does not call never runs."""
+    test_class = next(n for n in _module_tree().body if isinstance(n, ast.ClassDef) and n.name == "CTMRFusionTest")
+    methods = {n.name for n in test_class.body if isinstance(n, ast.FunctionDef) and n.name.startswith("test_")}
+    run_test = next(n for n in test_class.body if isinstance(n, ast.FunctionDef) and n.name == "runTest")
+    called = {n.attr for n in ast.walk(run_test) if isinstance(n, ast.Attribute) and n.attr.startswith("test_")}
+    assert methods <= called, f"runTest does not run {sorted(methods - called)}"
+    assert "test_panel_registers_the_sample_pair" in methods
+    panel_test = next(n for n in test_class.body if getattr(n, "name", "") == "test_panel_registers_the_sample_pair")
+    source = ast.unparse(panel_test)
+    assert "selectModule" in source and "getModuleWidget" in source and "registerButton.click()" in source

@@ -36,9 +36,10 @@ def test_subpackages_are_the_architecture_and_each_says_what_it_holds():
     assert loose == {"__init__.py", "resources.py"}, f"modules outside the sub-packages: {sorted(loose)}"
 
 
-def test_no_module_is_over_400_lines():
+def test_no_library_module_is_over_400_lines():
+    """The Qt-free package stays in small files; the Slicer module file (panel, logic shell, self-test) is apart."""
     sizes = {
-        path.relative_to(MODULE_DIR).as_posix(): len(path.read_text().splitlines()) for path in MODULE_DIR.rglob("*.py")
+        path.relative_to(MODULE_DIR).as_posix(): len(path.read_text().splitlines()) for path in LIBRARY.rglob("*.py")
     }
     assert max(sizes.values()) <= 400, {name: size for name, size in sizes.items() if size > 400}
 

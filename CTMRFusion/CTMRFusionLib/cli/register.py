@@ -21,7 +21,7 @@ from CTMRFusionLib.io.images import check_output_path, read_image, read_transfor
 from CTMRFusionLib.io.landmark_files import LandmarkError, read_landmarks
 from CTMRFusionLib.registration.options import INITIALIZERS, INTERPOLATORS, RegistrationOptions, preset_names
 from CTMRFusionLib.registration.rigid import register_rigid
-from CTMRFusionLib.registration.tre import match_landmarks, target_registration_error
+from CTMRFusionLib.registration.tre import match_landmarks, summary_line, target_registration_error
 
 REGISTER_EPILOG = """\
 The transform file (--transform, .h5 or .tfm) is an ITK transform in LPS mm that maps CT (fixed) points
@@ -152,12 +152,7 @@ def print_summary(report: dict, stream=sys.stdout) -> None:
     )
     print(f"Angles (rad, LPS x/y/z): {angles}; translation (mm, LPS): {translation}", file=stream)
     if "tre" in report:
-        before, after = report["tre"]["before"], report["tre"]["after"]
-        print(
-            f"Landmark TRE over {after['count']} pairs: before {before['mean_mm']:.2f} mm mean; after "
-            f"{after['mean_mm']:.2f} mm mean, {after['median_mm']:.2f} median, {after['max_mm']:.2f} max",
-            file=stream,
-        )
+        print(f"Landmark TRE {summary_line(report['tre']['before'], report['tre']['after'])}", file=stream)
 
 
 def run(args) -> None:

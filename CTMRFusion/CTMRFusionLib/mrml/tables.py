@@ -7,6 +7,15 @@ import vtk
 from CTMRFusionLib.registration.tre import TargetRegistrationError
 
 COLUMNS = ("Landmark", "TRE before (mm)", "TRE after (mm)")
+#: The one table node the module panel fills (reused from run to run).
+TABLE_NAME = "CTMRFusion landmark TRE"
+
+
+def tre_table_node(scene, tre: TargetRegistrationError):
+    """The scene's landmark TRE table node (created once), filled with ``tre``."""
+    table = scene.GetFirstNodeByName(TABLE_NAME) or scene.AddNewNodeByClass("vtkMRMLTableNode", TABLE_NAME)
+    fill_tre_table(table, tre)
+    return table
 
 
 def fill_tre_table(table_node, tre: TargetRegistrationError) -> None:

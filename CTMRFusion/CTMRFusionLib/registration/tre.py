@@ -47,6 +47,14 @@ def match_landmarks(
     )
 
 
+def summary_line(before: dict, after: dict) -> str:
+    """One line for people: the count, the mean before, and mean / median / max after (mm)."""
+    return (
+        f"over {after['count']} pairs: before {before['mean_mm']:.2f} mm mean; after {after['mean_mm']:.2f} mm "
+        f"mean, {after['median_mm']:.2f} median, {after['max_mm']:.2f} max"
+    )
+
+
 def _summary(errors: np.ndarray) -> dict:
     return {
         "mean_mm": float(np.mean(errors)),
