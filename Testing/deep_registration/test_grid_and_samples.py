@@ -23,6 +23,7 @@ from CTMRFusionLib.deep_registration.grid import (
 from CTMRFusionLib.deep_registration.loss import intra_modality_loss
 from CTMRFusionLib.deep_registration.samples import MoveRange, body_points, displacement_error, draw_sample, source_cube
 from CTMRFusionLib.io.landmark_files import read_landmarks
+from CTMRFusionLib.ml.model_cards import load_record, render
 from CTMRFusionLib.registration.landmark_fit import fit_rigid_transform
 from CTMRFusionLib.registration.tre import match_landmarks
 from support.data import shared_path
@@ -158,6 +159,7 @@ def test_training_resumes_exactly_and_exports_a_checked_model(tmp_path):
     digest = export_final(tmp_path / "straight", model_path, straight)
     card = model_path.with_suffix(".md").read_text()
     assert digest in card and "ctmrfusion train-registration" in card and "--grid-size 40" in card
+    assert render(load_record(model_path)) == card  # generated from the record written beside the model
     model = load_registration_model(model_path, "cpu", expected_sha256=digest)
     assert model.metadata["grid_size"] == 40 and model.features == ("raw",)
     assert model.predict(np.zeros((2, 40, 40, 40), np.float32)).shape == (6,)

@@ -23,6 +23,7 @@ from CTMRFusionLib.fusion.losses import (
 )
 from CTMRFusionLib.fusion.training import TrainingConfig, export_best, initial_weights, train
 from CTMRFusionLib.fusion.unet import FusionUNet
+from CTMRFusionLib.ml.model_cards import load_record, render
 from support.data import shared_path
 
 
@@ -194,7 +195,7 @@ def test_rival_shortfall_is_the_relative_gap_to_the_best_rule():
 
 
 def test_model_card_lists_the_loss_settings_used():
-    from CTMRFusionLib.fusion.training import loss_settings_text
+    from CTMRFusionLib.fusion.model_card import loss_settings_text
 
     plain = loss_settings_text(LossWeights(ssim=3, entropy=0, screen_target=True).as_dict())
     assert plain == "ssim 3, intensity 1, gradient 1, scd 0.5, screen_target, gradient_gain 1"
@@ -317,3 +318,16 @@ def test_export_writes_a_checked_torchscript_and_card(tmp_path):
     card = (tmp_path / "flips.md").read_text()
     assert "Flip averaging" in card and "--flip-average" in card
     assert "Flip averaging" not in (tmp_path / "model.md").read_text()
+    # The card is generated from the training record written beside the model; a fine-tune from the exported
+    # model extends the record's chain of runs, and its card lists both commands.
+    record = load_record(tmp_path / "model.pt")
+    assert record["sha256"] == digest and render(record) == (tmp_path / "model.md").read_text()
+    assert [step["run"] for step in record["chain"]] == ["run"]
+    tuned = train(
+        TrainingConfig(**{**_config(tmp_path / "tuned", 1).__dict__, "init_from": str(tmp_path / "model.pt")}),
+        show_progress=False,
+    )
+    assert [step["run"] for step in tuned["chain"]] == ["run", "tuned"]
+    export_best(tmp_path / "tuned", tmp_path / "tuned.pt", tuned)
+    tuned_card = (tmp_path / "tuned.md").read_text()
+    assert "a chain of 2 runs" in tuned_card and "--init-from runs/run/best.pt" in tuned_card

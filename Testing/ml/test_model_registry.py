@@ -18,6 +18,18 @@ def test_every_registered_model_is_shipped_with_its_hash_and_card():
         assert entry.kind.startswith("ctmrfusion-")
 
 
+def test_every_shipped_card_is_generated_from_its_training_record():
+    """No card is edited by hand: each equals what its record renders, and the record describes the file."""
+    pytest.importorskip("torch")
+    from CTMRFusionLib.ml.model_cards import load_record, render
+
+    for entry in load_registry().values():
+        record = load_record(entry.path)
+        assert record["model_file"] == entry.file and record["task"] == entry.task
+        assert record["sha256"] == entry.sha256 and record["size_bytes"] == entry.path.stat().st_size
+        assert render(record) == entry.card_path.read_text(), f"{entry.card} differs from its record's rendering"
+
+
 def _write(tmp_path, models, version=1):
     path = tmp_path / "models.json"
     path.write_text(json.dumps({"schema_version": version, "models": models}))

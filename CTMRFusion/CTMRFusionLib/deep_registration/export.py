@@ -9,6 +9,7 @@ import torch
 from CTMRFusionLib.deep_registration.model import export_registration_model
 from CTMRFusionLib.deep_registration.net import parameter_count
 from CTMRFusionLib.deep_registration.training import config_from_dict, new_model
+from CTMRFusionLib.ml.model_cards import write_record_and_card
 from CTMRFusionLib.ml.training_support import cpu_description, shared_data_relative
 
 
@@ -30,10 +31,19 @@ def export_final(run_folder: Path, model_path: Path, history: dict) -> str:
         "max_translation_mm": config.max_translation_mm,
         "validation": {k: v for k, v in last.items() if k.endswith("_mm") or k == "within_10mm"},
     }
+    model_path = Path(model_path)
     digest = export_registration_model(model, model_path, metadata)
-    Path(model_path).with_suffix(".md").write_text(
-        model_card(history, metadata, parameter_count(model), Path(model_path), digest)
-    )
+    record = {
+        "task": "registration",
+        "model_file": model_path.name,
+        "sha256": digest,
+        "size_bytes": model_path.stat().st_size,
+        "parameters": parameter_count(model),
+        "metadata": metadata,
+        "history": {key: history[key] for key in ("config", "train_cases", "validation_cases", "train_seconds")},
+        "machine": cpu_description(history["config"]["threads"] or torch.get_num_threads()),
+    }
+    write_record_and_card(model_path, record)
     return digest
 
 
@@ -54,11 +64,14 @@ def _command(config: dict, model_name: str) -> str:
     )
 
 
-def model_card(history: dict, metadata: dict, parameters: int, model_path: Path, digest: str) -> str:
+def render_card(record: dict) -> str:
+    """The model card (Markdown) of a registration network's training record."""
+    history, metadata, parameters = record["history"], record["metadata"], record["parameters"]
+    digest, model_path = record["sha256"], Path(record["model_file"])
     config = history["config"]
     validation = metadata["validation"]
     per_case = ", ".join(f"case {k} {v:.1f} mm" for k, v in validation.get("per_case_mean_error_mm", {}).items())
-    size_mb = model_path.stat().st_size / 1e6
+    size_mb = record["size_bytes"] / 1e6
     register_steps = [
         f"ctmrfusion register --ct {shared_data_relative(ct)} --mr {shared_data_relative(mr)} "
         f"--transform RUN_FOLDER/{Path(t).name}"
@@ -68,7 +81,8 @@ def model_card(history: dict, metadata: dict, parameters: int, model_path: Path,
         f"# Model card: {model_path.name}",
         "",
         "Deep CT–MR registration initializer of CTMRFusion (TorchScript). Produced by",
-        "`ctmrfusion train-registration`; this card is written by the same command.",
+        "`ctmrfusion train-registration`; this card is generated from its training record",
+        f"(`{model_path.with_suffix('.record.json').name}`).",
         "",
         "## What it does",
         "Given a CT and an MR already resampled onto the network grid through a start transform "
@@ -116,8 +130,7 @@ def model_card(history: dict, metadata: dict, parameters: int, model_path: Path,
         f"Adam, learning rate {config['learning_rate']:g} with a cosine schedule to 2 %; batch {config['batch_size']};"
         f" {metadata['steps']} steps; seed {config['seed']}; the final weights are exported (no selection on the"
         " validation cases).",
-        f"Training time: {history['train_seconds'] / 60:.1f} min on the CPU "
-        f"({cpu_description(config['threads'] or torch.get_num_threads())}).",
+        f"Training time: {history['train_seconds'] / 60:.1f} min on the CPU ({record['machine']}).",
         "",
         "Reproduce (from the repository root):",
         "```bash",

@@ -25,11 +25,12 @@ from CTMRFusionLib.fusion.losses import LossWeights, supervised_loss, unsupervis
 from CTMRFusionLib.fusion.model import FusionModel, export_torchscript
 from CTMRFusionLib.fusion.pipeline import fuse_stacks
 from CTMRFusionLib.fusion.unet import FusionUNet, parameter_count
+from CTMRFusionLib.ml.model_cards import write_record_and_card
+from CTMRFusionLib.ml.torchscript import METADATA_NAME
 from CTMRFusionLib.ml.training_loop import TrainingLoop
 from CTMRFusionLib.ml.training_support import (
     cpu_description,
     seed_everything,
-    shared_data_relative,
 )
 
 
@@ -186,6 +187,11 @@ def train(
     model.load_state_dict(best["model"])
     model.flip_average = config.flip_average
     history["validation_metrics"] = validation_metrics(model, validation_set)
+    parents = parent_chain(config.init_from) if config.init_from else []
+    history["chain"] = [
+        *parents,
+        {"run": output.name, "config": history["config"], "train_seconds": history["train_seconds"]},
+    ]
     measured = ", ".join(f"{k} {v:.3f}" for k, v in history["validation_metrics"].items())
     log(f"validation metrics (best epoch {history['best_round']}): {measured}")
     (output / "history.json").write_text(json.dumps(history, indent=1))
@@ -223,9 +229,26 @@ def _config_dict(config: TrainingConfig) -> dict:
     return data
 
 
+def parent_chain(path) -> list[dict]:
+    """The chain of runs behind the weights at ``path`` (an exported model's metadata, or the ``history.json``
+    beside a run's ``best.pt``); [] when it is unknown."""
+    path = Path(path)
+    history = path.parent / "history.json"
+    if path.suffix == ".pt" and history.is_file():
+        return json.loads(history.read_text()).get("chain", [])
+    extra = {METADATA_NAME: ""}
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", DeprecationWarning)
+            torch.jit.load(str(path), map_location="cpu", _extra_files=extra)
+        return json.loads(extra[METADATA_NAME] or "{}").get("chain", [])
+    except (RuntimeError, ValueError):
+        return []
+
+
 def export_best(run_folder: Path, model_path: Path, history: dict) -> str:
-    """Export ``run_folder/best.pt`` as TorchScript to ``model_path`` and write its model card beside it
-    (same name, ``.md``); returns the model's SHA-256."""
+    """Export ``run_folder/best.pt`` as TorchScript to ``model_path``, with its training record and the model
+    card generated from it beside it (``.record.json``, ``.md``); returns the model's SHA-256."""
     best = torch.load(run_folder / "best.pt", weights_only=True)
     config = history["config"]
     model = FusionUNet(best["width"], flip_average=bool(config.get("flip_average", False)))
@@ -237,108 +260,23 @@ def export_best(run_folder: Path, model_path: Path, history: dict) -> str:
         "flip_average": model.flip_average,
         "validation_metrics": history.get("validation_metrics", {}),
         "scale": "0-1 = grey level / 255",
+        "chain": history["chain"],
     }
+    model_path = Path(model_path)
     digest = export_torchscript(model, model_path, metadata)
-    Path(model_path).with_suffix(".md").write_text(
-        model_card(history, best, parameter_count(model), Path(model_path), digest)
-    )
+    record = {
+        "task": "fusion",
+        "model_file": model_path.name,
+        "sha256": digest,
+        "size_bytes": model_path.stat().st_size,
+        "parameters": parameter_count(model),
+        "width": best["width"],
+        "best_epoch": best["epoch"],
+        "flip_average": model.flip_average,
+        "validation_metrics": metadata["validation_metrics"],
+        **{key: history[key] for key in ("train_cases", "validation_cases", "train_slices", "validation_slices")},
+        "machine": cpu_description(config["threads"] or torch.get_num_threads()),
+        "chain": history["chain"],
+    }
+    write_record_and_card(model_path, record)
     return digest
-
-
-def loss_settings_text(weights: dict) -> str:
-    """The loss settings for a model card: numbers that are not 0, switches that are on, and the rivals term's
-    metrics and margin only when that term is used."""
-    shown = []
-    for key, value in weights.items():
-        if key.startswith("rival_") and not weights.get("rivals"):
-            continue
-        if isinstance(value, str):
-            shown.append(f"{key} {value}")
-        elif value is True:
-            shown.append(key)
-        elif value:
-            shown.append(f"{key} {value:g}")
-    return ", ".join(shown)
-
-
-def model_card(history: dict, best: dict, parameters: int, model_path: Path, digest: str) -> str:
-    config = history["config"]
-    metrics = history.get("validation_metrics", {})
-    size_mb = model_path.stat().st_size / 1e6
-    weights = loss_settings_text(config["weights"])
-    lines = [
-        f"# Model card: {model_path.name}",
-        "",
-        "CT–MR fusion U-Net of CTMRFusion (TorchScript). Produced by `ctmrfusion train-fusion`; this card is",
-        "written by the same command.",
-        "",
-        "## Architecture",
-        "U-Net, 2 input channels (CT, MR) → 1 fused channel, all in [0, 1] (grey level / 255). 5 encoder blocks",
-        "(two 3×3 conv + ReLU; 2× max-pool before blocks 2–5) and 4 decoder blocks (bilinear 2× upsampling,",
-        f"skip concatenation, two 3×3 conv + ReLU), 1×1 conv + sigmoid. Base width {best['width']}: channels",
-        f"{best['width']}/{2 * best['width']}/{4 * best['width']}/{8 * best['width']}/{8 * best['width']};"
-        f" {parameters:,} parameters, {size_mb:.1f} MB. Any input size (reflect-padded to a multiple of 16).",
-        *(
-            [
-                "Flip averaging: the output is the mean of the network run on the slice and on its left–right, up–down",
-                "and doubly mirrored images (each output mirrored back); 4× the inference time of one pass.",
-            ]
-            if config.get("flip_average")
-            else []
-        ),
-        "",
-        "## Data",
-        "Harvard Whole Brain Atlas CT / MR-T2 slice pairs (256×256, 8-bit, co-registered), split by case:",
-        f"training cases {', '.join(history['train_cases'])} ({history['train_slices']} slices); validation cases "
-        f"{', '.join(history['validation_cases'])} ({history['validation_slices']} slices).",
-        f"Augmentation: random crops of {config['crop']}², horizontal flips, 90° rotations.",
-        "",
-        "## Training",
-        f"Mode: {config['mode']}. Loss settings: {weights} (see `CTMRFusionLib/fusion/losses.py`).",
-        f"Adam, initial learning rate {config['learning_rate']:g}, cosine schedule to 2 % of it; batch "
-        f"{config['batch_size']}; {config['epochs']} epochs, best validation loss at epoch {best['epoch']};"
-        f" seed {config['seed']}.",
-        f"Training time: {history['train_seconds'] / 60:.1f} min on the CPU "
-        f"({cpu_description(config['threads'] or torch.get_num_threads())}).",
-        "",
-        "Reproduce:",
-        "```bash",
-        _command(config),
-        "```",
-        "",
-        "## Validation metrics (mean over the validation slices, 0–255 scale)",
-        "| " + " | ".join(metrics) + " |",
-        "|" + "---|" * len(metrics),
-        "| " + " | ".join(f"{v:.3f}" for v in metrics.values()) + " |",
-        "",
-        "EN and MI in bits; definitions in `CTMRFusionLib/fusion/metrics.py`; comparison with the classic rules",
-        "in `docs/fusion.md`.",
-        "",
-        "## Integrity",
-        f"SHA-256: `{digest}` — checked by `load_fusion_model()` before the file is run.",
-        "",
-        "## Intended use and limits",
-        "Research and visual inspection of registered CT/MR pairs, not diagnosis. Trained on brain slices only;",
-        "other anatomy is fused slice by slice with the same intensity mapping and may look different.",
-        "",
-    ]
-    return "\n".join(lines)
-
-
-def _command(config: dict) -> str:
-    weights = json.dumps(config["weights"])
-    data = shared_data_relative(config["data"])
-    parts = [
-        f"ctmrfusion train-fusion --data {data} --out RUN_FOLDER --mode {config['mode']}",
-        f"--width {config['width']} --epochs {config['epochs']} --batch-size {config['batch_size']}",
-        f"--crop {config['crop']} --lr {config['learning_rate']:g} --seed {config['seed']}",
-        f"--validation-cases {','.join(config['validation_cases'])} --threads {config['threads']}",
-        f"--loss-weights '{weights}' --export fusion_unet.pt",
-    ]
-    if config.get("targets"):
-        parts.insert(1, f"--targets {config['targets']}")
-    if config.get("init_from"):
-        parts.insert(1, f"--init-from {shared_data_relative(config['init_from'])}")
-    if config.get("flip_average"):
-        parts.insert(-1, "--flip-average")
-    return " \\\n    ".join(parts)

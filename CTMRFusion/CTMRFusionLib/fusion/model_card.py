@@ -1,0 +1,149 @@
+"""The fusion U-Net's model card, generated from its training record (never written by hand).
+
+The record (``<model>.record.json`` beside the model, written by ``ctmrfusion train-fusion --export``) holds what
+the card says: the file's hash and size, the architecture's width and parameter count, the data split, the
+validation metrics, the machine, and the **chain** of training runs that made the weights — one step per run,
+each with its full training configuration, the first from scratch and each later one fine-tuning the previous
+run's ``best.pt``. :func:`render_card` turns a record into the card's Markdown.
+"""
+
+from __future__ import annotations
+
+import json
+
+from CTMRFusionLib.fusion.losses import LossWeights
+from CTMRFusionLib.ml.training_support import shared_data_relative
+
+
+def loss_settings_text(weights: dict) -> str:
+    """The loss settings for a model card: numbers that are not 0, switches that are on, and the rivals term's
+    metrics and margin only when that term is used."""
+    shown = []
+    for key, value in weights.items():
+        if key.startswith("rival_") and not weights.get("rivals"):
+            continue
+        if isinstance(value, str):
+            shown.append(f"{key} {value}")
+        elif value is True:
+            shown.append(key)
+        elif value:
+            shown.append(f"{key} {value:g}")
+    return ", ".join(shown)
+
+
+def _changed_weights(weights: dict) -> dict:
+    defaults = LossWeights().as_dict()
+    return {key: value for key, value in weights.items() if defaults.get(key) != value}
+
+
+def step_command(step: dict, previous: dict | None, export: str | None) -> str:
+    """The ``ctmrfusion train-fusion`` command of one chain step (``--init-from`` the previous step's best.pt)."""
+    config = step["config"]
+    parts = [
+        f"ctmrfusion train-fusion --data {shared_data_relative(config['data'])} --out runs/{step['run']}",
+        f"--mode {config['mode']} --width {config['width']} --epochs {config['epochs']} "
+        f"--batch-size {config['batch_size']} --crop {config['crop']}",
+        f"--lr {config['learning_rate']:g} --seed {config['seed']} "
+        f"--validation-cases {','.join(config['validation_cases'])} --threads {config['threads']}",
+        f"--loss-weights '{json.dumps(_changed_weights(config['weights']))}'",
+    ]
+    if config.get("targets"):
+        parts.insert(1, f"--targets {config['targets']}")
+    if previous is not None:
+        parts.insert(1, f"--init-from runs/{previous['run']}/best.pt")
+    if config.get("flip_average"):
+        parts.append("--flip-average")
+    if export:
+        parts.append(f"--export {export}")
+    return " \\\n    ".join(parts)
+
+
+def _training_time(record: dict) -> str:
+    chain = record["chain"]
+    last = chain[-1].get("train_seconds")
+    if len(chain) == 1:
+        return f"Training time: {last / 60:.1f} min on the CPU ({record['machine']})."
+    epochs = sum(step["config"]["epochs"] for step in chain)
+    total = record.get("chain_train_seconds") or sum(step["train_seconds"] for step in chain)
+    return (
+        f"Training time: {last / 60:.1f} min for the last fine-tune below, {total / 60:.1f} min for the whole chain "
+        f"({epochs} epochs) on the CPU ({record['machine']})."
+    )
+
+
+def render_card(record: dict) -> str:
+    """The model card (Markdown) of a fusion model's training record."""
+    chain = record["chain"]
+    config = chain[-1]["config"]
+    width = record["width"]
+    metrics = record["validation_metrics"]
+    flips = record["flip_average"]
+    commands = [
+        step_command(step, chain[index - 1] if index else None, record["model_file"] if step is chain[-1] else None)
+        for index, step in enumerate(chain)
+    ]
+    lines = [
+        f"# Model card: {record['model_file']}",
+        "",
+        "CT–MR fusion U-Net of CTMRFusion (TorchScript). Produced by `ctmrfusion train-fusion`; this card is",
+        "generated from its training record (`" + record["model_file"].replace(".pt", ".record.json") + "`).",
+        "",
+        "## Architecture",
+        "U-Net, 2 input channels (CT, MR) → 1 fused channel, all in [0, 1] (grey level / 255). 5 encoder blocks",
+        "(two 3×3 conv + ReLU; 2× max-pool before blocks 2–5) and 4 decoder blocks (bilinear 2× upsampling,",
+        f"skip concatenation, two 3×3 conv + ReLU), 1×1 conv + sigmoid. Base width {width}: channels",
+        f"{width}/{2 * width}/{4 * width}/{8 * width}/{8 * width}; {record['parameters']:,} parameters, "
+        f"{record['size_bytes'] / 1e6:.1f} MB. Any input size (reflect-padded to a multiple of 16).",
+        *(
+            [
+                "Flip averaging: the output is the mean of the network run on the slice and on its left–right, up–down",
+                "and doubly mirrored images (each output mirrored back); 4× the inference time of one pass.",
+            ]
+            if flips
+            else []
+        ),
+        "",
+        "## Data",
+        "Harvard Whole Brain Atlas CT / MR-T2 slice pairs (256×256, 8-bit, co-registered), split by case:",
+        f"training cases {', '.join(record['train_cases'])} ({record['train_slices']} slices); validation cases "
+        f"{', '.join(record['validation_cases'])} ({record['validation_slices']} slices).",
+        f"Augmentation: random crops of {config['crop']}², horizontal flips, 90° rotations.",
+        "",
+        "## Training",
+        f"Mode: {config['mode']}. Loss settings: {loss_settings_text(config['weights'])} "
+        "(see `CTMRFusionLib/fusion/losses.py`).",
+        f"Adam, initial learning rate {config['learning_rate']:g}, cosine schedule to 2 % of it; batch "
+        f"{config['batch_size']}; {config['epochs']} epochs, best validation loss at epoch {record['best_epoch']}; "
+        f"seed {config['seed']}.",
+        _training_time(record),
+        "",
+        "Reproduce"
+        + (
+            f" (a chain of {len(chain)} runs, each fine-tuning the previous run's `best.pt`):"
+            if len(chain) > 1
+            else ":"
+        ),
+        "```bash",
+        *commands,
+        "```",
+        "oneDNN's CPU convolutions are not bitwise reproducible, so a rerun ends close to, not exactly at, these",
+        "weights; the validation metrics below are those of this file.",
+        "",
+        "## Validation metrics (mean over the validation slices, 0–255 scale"
+        + (", with flip averaging)" if flips else ")"),
+        "| " + " | ".join(metrics) + " |",
+        "|" + "---|" * len(metrics),
+        "| " + " | ".join(f"{v:.3f}" for v in metrics.values()) + " |",
+        "",
+        "EN and MI in bits; definitions in `CTMRFusionLib/fusion/metrics.py`; comparison with the classic rules",
+        "in `docs/fusion.md`.",
+        "",
+        "## Integrity",
+        f"SHA-256: `{record['sha256']}` — checked by `load_fusion_model()` before the file is run.",
+        "",
+        "## Intended use and limits",
+        "Research and visual inspection of registered CT/MR pairs, not diagnosis. Trained on brain slices only;",
+        "other anatomy is fused slice by slice with the same intensity mapping and may look different.",
+        "",
+    ]
+    return "\n".join(lines)
