@@ -5,10 +5,9 @@ from __future__ import annotations
 from pathlib import Path
 
 from CTMRFusionLib.core.errors import InvalidInputError
+from CTMRFusionLib.datasets.harvard_slices import VALIDATION_CASES
 from CTMRFusionLib.deep_registration.grid import FEATURES
 from CTMRFusionLib.io.images import check_output_path
-
-VALIDATION_DEFAULT = "33,37"
 
 
 def add_parser(commands) -> None:
@@ -48,7 +47,7 @@ def add_parser(commands) -> None:
     train.add_argument("--batch-size", type=int, default=8)
     train.add_argument("--lr", type=float, default=1e-3, help="initial Adam learning rate (cosine schedule)")
     train.add_argument("--seed", type=int, default=0)
-    train.add_argument("--validation-cases", default=VALIDATION_DEFAULT, help="comma-separated held-out cases")
+    train.add_argument("--validation-cases", default=",".join(VALIDATION_CASES), help="comma-separated held-out cases")
     train.add_argument("--validation-moves", type=int, default=16, help="fixed random moves per validation case")
     train.add_argument("--validate-every", type=int, default=100, help="steps between validation lines")
     train.add_argument("--max-angle", type=float, default=60.0, help="training moves: ± degrees per axis")

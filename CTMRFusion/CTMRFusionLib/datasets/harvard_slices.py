@@ -17,7 +17,7 @@ import SimpleITK as sitk
 from CTMRFusionLib.core.errors import InvalidInputError
 from CTMRFusionLib.io.images import grey_array
 
-#: Cases held out for validation and the benchmark (the other five train the network).
+#: Cases held out for validation and the benchmarks (the other five train both networks); the one definition.
 VALIDATION_CASES = ("33", "37")
 
 

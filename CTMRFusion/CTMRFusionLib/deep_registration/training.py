@@ -29,6 +29,7 @@ import numpy as np
 import SimpleITK as sitk
 import torch
 
+from CTMRFusionLib.datasets.harvard_slices import VALIDATION_CASES
 from CTMRFusionLib.datasets.registration_pairs import harvard_pairs, transformed_pair
 from CTMRFusionLib.deep_registration.loss import intra_modality_loss
 from CTMRFusionLib.deep_registration.net import RegistrationNet
@@ -36,7 +37,6 @@ from CTMRFusionLib.deep_registration.samples import MoveRange, body_points, disp
 from CTMRFusionLib.ml.training_loop import TrainingLoop
 from CTMRFusionLib.ml.training_support import seed_everything
 
-VALIDATION_CASES = ("33", "37")
 LOSSES = ("intra", "direct", "hybrid")
 _DIRECT_SCALE = torch.tensor([1.0, 1.0, 1.0, 50.0, 50.0, 50.0])
 
