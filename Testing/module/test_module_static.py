@@ -61,3 +61,11 @@ def test_the_self_test_runs_every_test_method_including_the_panel():
     panel_test = next(n for n in test_class.body if getattr(n, "name", "") == "test_panel_registers_the_sample_pair")
     source = ast.unparse(panel_test)
     assert "selectModule" in source and "getModuleWidget" in source and "registerButton.click()" in source
+
+
+def test_the_extension_ships_its_license_at_the_root():
+    """The Extensions Index requires a LICENSE file at the repository root; it must match pyproject's."""
+    root = MODULE_DIR.parent
+    text = (root / "LICENSE").read_text()
+    assert "Apache License" in text and "Version 2.0, January 2004" in text
+    assert 'license = "Apache-2.0"' in (root / "pyproject.toml").read_text()
