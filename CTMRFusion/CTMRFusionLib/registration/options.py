@@ -69,7 +69,7 @@ class RegistrationOptions:
     random_seed: int = 42
     optimizer: str = "regular_step_gradient_descent"
     learning_rate: float = 1.0
-    minimum_step_mm: float = 1e-3
+    minimum_step_mm: float = 1e-4
     iterations: int = 200
     convergence_window: int = 10
     convergence_minimum_value: float = 1e-6
