@@ -37,6 +37,6 @@ $(BENCH)/.installed: pyproject.toml constraints.txt Testing/benchmarks/requireme
 benchmark: $(BENCH)/.installed $(STAMP)
 	PYTHONPATH=Testing $(BENCH)/bin/python Testing/benchmarks/benchmark_sinc_resampler.py
 	PYTHONPATH=Testing $(BENCH)/bin/python Testing/benchmarks/benchmark_registration.py
-	PYTHONPATH=Testing $(BENCH)/bin/python Testing/benchmarks/benchmark_harvard_stacks.py
+	PYTHONPATH=Testing $(BENCH)/bin/python Testing/benchmarks/benchmark_atlas_stacks.py
 	PYTHONPATH=Testing $(VENV)/bin/python Testing/benchmarks/benchmark_fusion.py
 	PYTHONPATH=Testing $(VENV)/bin/python Testing/benchmarks/benchmark_capture_range.py

@@ -49,8 +49,8 @@ ROOT = Path(__file__).resolve().parents[2]
 SHARED_DATA = ROOT.parent / "shared" / "data"
 
 from CTMRFusionLib.core.frames import matrix_to_sitk_affine, sitk_transform_to_matrix
-from CTMRFusionLib.datasets.harvard_slices import cases as group_cases
-from CTMRFusionLib.datasets.harvard_slices import find_pairs, load_arrays
+from CTMRFusionLib.datasets.atlas_slices import cases as group_cases
+from CTMRFusionLib.datasets.atlas_slices import find_pairs, load_arrays
 from CTMRFusionLib.datasets.registration_pairs import stack_volume
 from CTMRFusionLib.imaging.body_mask import body_mask, mask_centroid_lps, mask_points_lps
 from CTMRFusionLib.io.landmark_files import read_landmarks

@@ -21,7 +21,7 @@ import numpy as np
 
 ROOT = Path(__file__).resolve().parents[2]
 
-from CTMRFusionLib.datasets.harvard_slices import VALIDATION_CASES, find_pairs, load_arrays, split_by_case
+from CTMRFusionLib.datasets.atlas_slices import VALIDATION_CASES, find_pairs, load_arrays, split_by_case
 from CTMRFusionLib.fusion import rules as fusion_rules
 from CTMRFusionLib.fusion.evaluation import leads_over_best, method_means, metrics_won
 from CTMRFusionLib.fusion.metrics import METRIC_NAMES

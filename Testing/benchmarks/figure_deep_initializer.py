@@ -20,7 +20,7 @@ import SimpleITK as sitk
 ROOT = Path(__file__).resolve().parents[2]
 
 from CTMRFusionLib.core.frames import sitk_transform_to_matrix
-from CTMRFusionLib.datasets.harvard_slices import cases, find_pairs, load_arrays
+from CTMRFusionLib.datasets.atlas_slices import cases, find_pairs, load_arrays
 from CTMRFusionLib.datasets.registration_pairs import stack_volume
 from CTMRFusionLib.deep_registration.grid import NetworkGrid, resample_to_grid, unit_intensities
 from CTMRFusionLib.deep_registration.initializer import deep_initial_transform

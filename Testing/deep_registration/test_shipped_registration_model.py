@@ -14,7 +14,7 @@ torch = pytest.importorskip("torch", reason="torch is not installed")
 from CTMRFusionLib.core.errors import InvalidInputError
 from CTMRFusionLib.core.frames import matrix_to_sitk_affine, sitk_transform_to_matrix
 from CTMRFusionLib.core.progress import Cancelled, CancelToken
-from CTMRFusionLib.datasets.harvard_slices import cases, find_pairs, load_arrays
+from CTMRFusionLib.datasets.atlas_slices import cases, find_pairs, load_arrays
 from CTMRFusionLib.datasets.registration_pairs import stack_volume
 from CTMRFusionLib.deep_registration.initializer import deep_initial_transform, deep_initial_transforms
 from CTMRFusionLib.deep_registration.model import load_registration_model, shipped_model_path

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from CTMRFusionLib.datasets.harvard_slices import find_pairs, load_arrays, split_by_case
+from CTMRFusionLib.datasets.atlas_slices import find_pairs, load_arrays, split_by_case
 from CTMRFusionLib.fusion import rules as fr
 from support.data import shared_path
 

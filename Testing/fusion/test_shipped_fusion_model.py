@@ -60,7 +60,7 @@ def test_shipped_model_beats_every_classic_rule_on_five_metrics():
     Q^AB/F and SSIM are above those of all four classic rules; SD, MI and VIF go to the max rule. EN and SSIM
     lead by less than 0.001 (docs/fusion.md says what that margin means)."""
     pytest.importorskip("torch")
-    from CTMRFusionLib.datasets.harvard_slices import find_pairs, load_arrays, split_by_case
+    from CTMRFusionLib.datasets.atlas_slices import find_pairs, load_arrays, split_by_case
     from CTMRFusionLib.fusion import rules as fusion_rules
     from CTMRFusionLib.fusion.evaluation import method_means, metrics_won
     from CTMRFusionLib.fusion.model import load_fusion_model

@@ -9,7 +9,7 @@ import pytest
 
 torch = pytest.importorskip("torch", reason="torch is not installed (pip install -c constraints.txt -e '.[dev]')")
 
-from CTMRFusionLib.datasets.harvard_slices import find_pairs, load_arrays
+from CTMRFusionLib.datasets.atlas_slices import find_pairs, load_arrays
 from CTMRFusionLib.fusion.losses import (
     METRIC_PROXIES,
     LossWeights,

@@ -7,7 +7,7 @@ import json
 from pathlib import Path
 
 from CTMRFusionLib.core.errors import InvalidInputError
-from CTMRFusionLib.datasets.harvard_slices import VALIDATION_CASES
+from CTMRFusionLib.datasets.atlas_slices import VALIDATION_CASES
 from CTMRFusionLib.io.images import check_output_path
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from CTMRFusionLib.core.errors import InvalidInputError
-from CTMRFusionLib.datasets.harvard_slices import VALIDATION_CASES
+from CTMRFusionLib.datasets.atlas_slices import VALIDATION_CASES
 from CTMRFusionLib.deep_registration.grid import FEATURES
 from CTMRFusionLib.io.images import check_output_path
 

@@ -20,7 +20,7 @@ from dataclasses import dataclass
 import numpy as np
 import SimpleITK as sitk
 
-from CTMRFusionLib.datasets.harvard_slices import SlicePair, cases, find_pairs, load_arrays
+from CTMRFusionLib.datasets.atlas_slices import SlicePair, cases, find_pairs, load_arrays
 from CTMRFusionLib.deep_registration.grid import unit_intensities
 from CTMRFusionLib.imaging.body_mask import body_mask, mask_centroid_lps
 

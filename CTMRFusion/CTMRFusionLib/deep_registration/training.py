@@ -29,7 +29,7 @@ import numpy as np
 import SimpleITK as sitk
 import torch
 
-from CTMRFusionLib.datasets.harvard_slices import VALIDATION_CASES
+from CTMRFusionLib.datasets.atlas_slices import VALIDATION_CASES
 from CTMRFusionLib.datasets.registration_pairs import harvard_pairs, transformed_pair
 from CTMRFusionLib.deep_registration.loss import intra_modality_loss
 from CTMRFusionLib.deep_registration.net import RegistrationNet

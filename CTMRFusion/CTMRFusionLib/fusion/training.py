@@ -18,7 +18,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from CTMRFusionLib.datasets import harvard_slices as slice_pairs
+from CTMRFusionLib.datasets import atlas_slices as slice_pairs
 from CTMRFusionLib.fusion import rules as fusion_rules
 from CTMRFusionLib.fusion.evaluation import method_means
 from CTMRFusionLib.fusion.losses import LossWeights, supervised_loss, unsupervised_loss

@@ -7,7 +7,7 @@ max) distance over CT body points between where the result and the truth send th
 its own process on the same files (``benchmark_registration.measure``): wall time and peak memory are its own.
 
 Usage (from the repository root; the peers from Testing/benchmarks/requirements.txt):
-    PYTHONPATH=Testing python Testing/benchmarks/benchmark_harvard_stacks.py [--moves 5] [--cases 2 20 ...]
+    PYTHONPATH=Testing python Testing/benchmarks/benchmark_atlas_stacks.py [--moves 5] [--cases 2 20 ...]
        [--methods ctmrfusion elastix] [--markdown FILE]
 """
 
@@ -21,7 +21,7 @@ import numpy as np
 import SimpleITK as sitk
 
 from benchmark_registration import SHARED_DATA, measure
-from CTMRFusionLib.datasets.harvard_slices import cases, find_pairs, load_arrays
+from CTMRFusionLib.datasets.atlas_slices import cases, find_pairs, load_arrays
 from CTMRFusionLib.imaging.body_mask import body_mask, mask_points_lps
 from support.ground_truth import move_header, rigid_matrix
 from support.report_table import emit_table
