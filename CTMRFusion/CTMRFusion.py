@@ -22,6 +22,7 @@ from slicer.util import VTKObservationMixin
 
 from CTMRFusionLib.core.progress import Cancelled, CancelToken
 from CTMRFusionLib.io.sample_data import ATTRIBUTION, CHECKSUMS, demo_pair
+from CTMRFusionLib.ml.torchscript import TORCH_REQUIREMENT, torch_is_usable
 from CTMRFusionLib.mrml import display
 from CTMRFusionLib.mrml.logic import CTMRFusionLogic as FusionLogic
 from CTMRFusionLib.mrml.logic import FusionOptions
@@ -268,23 +269,29 @@ class CTMRFusionWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
         slicer.util.setSliceViewerLayers(background=fused, foreground=None, fit=True)
 
     def _torchAvailable(self, purpose: str) -> bool:
-        """PyTorch for the networks: offer to install it (PyTorch extension if present, else pip) after asking."""
-        if importlib.util.find_spec("torch") is not None:
+        """PyTorch for the networks, at least TORCH_REQUIREMENT: installed through the PyTorch extension's
+        PyTorchUtils (which picks the CPU or CUDA build) after asking; never a plain, unpinned pip install."""
+        if torch_is_usable():
             return True
+        try:
+            import PyTorchUtils  # noqa: PLC0415 — the PyTorch extension, a dependency of this one
+        except ImportError:
+            slicer.util.errorDisplay(
+                f"{purpose} needs PyTorch {TORCH_REQUIREMENT}. Install the 'PyTorch' extension from the Extensions "
+                "Manager and restart Slicer (the search initializer and the classic fusion methods work without it)."
+            )
+            return False
         if not slicer.util.confirmOkCancelDisplay(
-            f"{purpose} needs PyTorch, which is not installed in Slicer. Install it now? "
+            f"{purpose} needs PyTorch {TORCH_REQUIREMENT}, which is not installed in Slicer. Install it now? "
             "(Several hundred MB; the search initializer and the classic fusion methods work without it.)"
         ):
             return False
         with slicer.util.tryWithErrorDisplay("PyTorch could not be installed.", waitCursor=True):
-            try:
-                import PyTorchUtils  # noqa: PLC0415 — optional extension; it picks the CPU/CUDA build
-
-                PyTorchUtils.PyTorchUtilsLogic().installTorch(askConfirmation=False)
-            except ImportError:
-                slicer.util.pip_install("torch")
+            PyTorchUtils.PyTorchUtilsLogic().installTorch(
+                askConfirmation=False, torchVersionRequirement=TORCH_REQUIREMENT
+            )
         importlib.invalidate_caches()
-        return importlib.util.find_spec("torch") is not None
+        return torch_is_usable()
 
     def onComputeTre(self):
         p = self._parameterNode

@@ -81,3 +81,12 @@ def test_the_expected_hash_of_a_user_model_is_compared_in_any_letter_case(tmp_pa
     assert model.sha256 == entry.sha256 and model.path == entry.path
     with pytest.raises(InvalidInputError, match="corrupted or altered"):
         load_fusion_model(entry.path, "cpu", expected_sha256="0" * 64)
+
+
+def test_the_installed_torch_is_read_from_its_metadata_and_meets_the_minimum():
+    torch = pytest.importorskip("torch")
+    from CTMRFusionLib.ml.torchscript import MINIMUM_TORCH, installed_torch_version, torch_is_usable
+
+    major, minor = (int(part) for part in torch.__version__.split(".")[:2])
+    assert installed_torch_version() == (major, minor)
+    assert torch_is_usable() == ((major, minor) >= MINIMUM_TORCH)

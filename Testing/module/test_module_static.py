@@ -69,3 +69,28 @@ def test_the_extension_ships_its_license_at_the_root():
     text = (root / "LICENSE").read_text()
     assert "Apache License" in text and "Version 2.0, January 2004" in text
     assert 'license = "Apache-2.0"' in (root / "pyproject.toml").read_text()
+
+
+def test_torch_comes_from_the_pytorch_extension_with_a_minimum_version_never_an_unpinned_pip():
+    import json
+
+    import tomllib
+
+    from CTMRFusionLib.ml.torchscript import MINIMUM_TORCH, TORCH_REQUIREMENT
+
+    source = MODULE_FILE.read_text()
+    assert "pip_install" not in source, "torch is installed by PyTorchUtils (CPU/CUDA build), not by pip"
+    calls = [
+        n for n in ast.walk(_module_tree()) if isinstance(n, ast.Call) and getattr(n.func, "attr", "") == "installTorch"
+    ]
+    assert calls and all(
+        any(
+            k.arg == "torchVersionRequirement" and getattr(k.value, "id", "") == "TORCH_REQUIREMENT" for k in c.keywords
+        )
+        for c in calls
+    ), "every installTorch call passes the minimum version"
+    root = MODULE_DIR.parent
+    extras = tomllib.loads((root / "pyproject.toml").read_text())["project"]["optional-dependencies"]
+    assert f"torch{TORCH_REQUIREMENT}" in extras["deep"] and TORCH_REQUIREMENT == ">={}.{}".format(*MINIMUM_TORCH)
+    assert 'set(EXTENSION_DEPENDS "PyTorch")' in (root / "CMakeLists.txt").read_text()
+    assert json.loads((root / "docs" / "CTMRFusion.json").read_text())["build_dependencies"] == ["PyTorch"]

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 import warnings
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -22,6 +23,27 @@ from CTMRFusionLib.ml.registry import ModelEntry
 METADATA_NAME = "ctmrfusion.json"
 #: Where a network can run: "auto" (a CUDA GPU when PyTorch sees one, else the CPU), "cpu", "cuda".
 DEVICES = ("auto", "cpu", "cuda")
+#: The oldest PyTorch the networks are tested to load with (pyproject's ``deep`` extra says the same).
+MINIMUM_TORCH = (2, 2)
+TORCH_REQUIREMENT = f">={MINIMUM_TORCH[0]}.{MINIMUM_TORCH[1]}"
+
+
+def installed_torch_version() -> tuple[int, ...] | None:
+    """The installed PyTorch's (major, minor), read from its package metadata (torch is not imported), or None."""
+    from importlib import metadata  # noqa: PLC0415 — only when asked
+
+    try:
+        version = metadata.version("torch")
+    except metadata.PackageNotFoundError:
+        return None
+    numbers = [int(part) for part in re.findall(r"\d+", version)[:2]]
+    return tuple(numbers) if len(numbers) == 2 else None
+
+
+def torch_is_usable() -> bool:
+    """Whether an installed PyTorch meets :data:`MINIMUM_TORCH`."""
+    version = installed_torch_version()
+    return version is not None and version >= MINIMUM_TORCH
 
 
 def sha256_of(path) -> str:
