@@ -86,6 +86,17 @@ def renders_blocked(views: dict):
         yield
 
 
+def close_views(views: dict) -> None:
+    """Finalize the views' render windows. Their renderers are detached first: finalizing a window with its
+    renderers attached runs each slice view's pipeline once more on inputs being released, and VTK prints
+    errors (no lookup table, missing components) after a successful render."""
+    for view in views.values():
+        window = view.render_window()
+        for renderer in list(window.GetRenderers()):
+            window.RemoveRenderer(renderer)
+        view.finalize()
+
+
 def save_png(pixels: np.ndarray, path) -> Path:
     """Write an (height, width, 3) uint8 array as PNG."""
     path = Path(path)
@@ -134,6 +145,5 @@ def render_fusion_snapshots(
         views["ThreeD"].reset_camera()
         views["ThreeD"].reset_view()
         written["fused_3d"] = save_png(grab(views["ThreeD"]), out_dir / "fused_3d.png")
-    for view in views.values():
-        view.finalize()
+    close_views(views)
     return written
