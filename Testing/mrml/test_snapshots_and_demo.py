@@ -1,8 +1,6 @@
 """Headless snapshots of Slicer's views from the command line, and the README's demo command."""
 
 import json
-import subprocess
-import sys
 
 import numpy as np
 import pytest
@@ -12,6 +10,7 @@ from CTMRFusionLib.io.landmark_files import read_landmarks
 from CTMRFusionLib.mrml.tables import COLUMNS, fill_tre_table
 from CTMRFusionLib.registration.landmark_fit import fit_rigid_transform
 from CTMRFusionLib.registration.tre import match_landmarks, target_registration_error
+from support.commands import ctmrfusion
 
 
 def _png(path) -> np.ndarray:
@@ -31,24 +30,8 @@ def snapshot_dir(tmp_path_factory, sample):
     out = tmp_path_factory.mktemp("snapshots")
     _, ct_points, mr_points = match_landmarks(read_landmarks(sample.ct_landmarks), read_landmarks(sample.mr_landmarks))
     sitk.WriteTransform(fit_rigid_transform(ct_points, mr_points), str(out / "landmark_fit.tfm"))
-    run = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "CTMRFusionLib.cli",
-            "snapshot",
-            "--ct",
-            str(sample.ct),
-            "--mr",
-            str(sample.mr),
-            "--transform",
-            str(out / "landmark_fit.tfm"),
-            "--out",
-            str(out / "png"),
-        ],
-        capture_output=True,
-        text=True,
-        timeout=600,
+    run = ctmrfusion(
+        "snapshot", "--ct", sample.ct, "--mr", sample.mr, "--transform", out / "landmark_fit.tfm", "--out", out / "png"
     )
     assert run.returncode == 0, run.stderr[-2000:]
     return out / "png"
@@ -85,24 +68,7 @@ def test_3d_snapshot_is_not_empty(snapshot_dir):
 
 
 def test_snapshot_refuses_bad_opacity(tmp_path, sample):
-    run = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "CTMRFusionLib.cli",
-            "snapshot",
-            "--ct",
-            str(sample.ct),
-            "--mr",
-            str(sample.mr),
-            "--out",
-            str(tmp_path),
-            "--opacity",
-            "2",
-        ],
-        capture_output=True,
-        text=True,
-    )
+    run = ctmrfusion("snapshot", "--ct", sample.ct, "--mr", sample.mr, "--out", tmp_path, "--opacity", "2")
     assert run.returncode == 2 and "--opacity must be between 0 and 1" in run.stderr
 
 

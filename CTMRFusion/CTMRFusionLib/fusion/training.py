@@ -10,7 +10,6 @@ states) after every epoch, ``best.pt`` at the lowest validation loss, and ``hist
 from __future__ import annotations
 
 import json
-import warnings
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -26,7 +25,7 @@ from CTMRFusionLib.fusion.model import FusionModel, export_torchscript
 from CTMRFusionLib.fusion.pipeline import fuse_stacks
 from CTMRFusionLib.fusion.unet import FusionUNet, parameter_count
 from CTMRFusionLib.ml.model_cards import write_record_and_card
-from CTMRFusionLib.ml.torchscript import METADATA_NAME
+from CTMRFusionLib.ml.torchscript import read_scripted
 from CTMRFusionLib.ml.training_loop import TrainingLoop
 from CTMRFusionLib.ml.training_support import (
     cpu_description,
@@ -206,9 +205,7 @@ def initial_weights(path, width: int) -> dict:
         raise FileNotFoundError(f"--init-from: no file {path}")
     state = None
     try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", DeprecationWarning)
-            state = torch.jit.load(str(path), map_location="cpu").state_dict()
+        state = read_scripted(path, torch)[0].state_dict()
     except RuntimeError:
         try:
             saved = torch.load(path, map_location="cpu", weights_only=True)
@@ -236,12 +233,8 @@ def parent_chain(path) -> list[dict]:
     history = path.parent / "history.json"
     if path.suffix == ".pt" and history.is_file():
         return json.loads(history.read_text()).get("chain", [])
-    extra = {METADATA_NAME: ""}
     try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", DeprecationWarning)
-            torch.jit.load(str(path), map_location="cpu", _extra_files=extra)
-        return json.loads(extra[METADATA_NAME] or "{}").get("chain", [])
+        return read_scripted(path, torch)[1].get("chain", [])
     except (RuntimeError, ValueError):
         return []
 

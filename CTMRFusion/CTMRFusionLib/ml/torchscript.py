@@ -76,6 +76,20 @@ def choose_device(device: str = "auto") -> str:
     return device
 
 
+def read_scripted(path, torch) -> tuple[object, dict]:
+    """(module, CTMRFusion metadata) of a TorchScript file on the CPU; metadata {} when absent or unreadable.
+    Raises what ``torch.jit.load`` raises for a file that is not TorchScript."""
+    extra = {METADATA_NAME: ""}
+    with warnings.catch_warnings():  # torch ≥ 2.10 marks TorchScript deprecated; it still loads everywhere
+        warnings.simplefilter("ignore", DeprecationWarning)
+        module = torch.jit.load(str(path), map_location="cpu", _extra_files=extra)
+    try:
+        metadata = json.loads(extra[METADATA_NAME] or "{}")
+    except json.JSONDecodeError:
+        metadata = {}
+    return module, metadata if isinstance(metadata, dict) else {}
+
+
 def load_checked(path: Path, label: str, kind: str, expected_sha256: str | None, torch):
     """(module, metadata, sha256) of the TorchScript file at ``path`` after the integrity checks.
 
@@ -90,19 +104,12 @@ def load_checked(path: Path, label: str, kind: str, expected_sha256: str | None,
             f"{label} is corrupted or altered: SHA-256 {digest} differs from the expected "
             f"{expected_sha256}. Reinstall the extension (or restore the file)."
         )
-    extra = {METADATA_NAME: ""}
     try:
-        with warnings.catch_warnings():  # torch ≥ 2.10 marks TorchScript deprecated; it still loads everywhere
-            warnings.simplefilter("ignore", DeprecationWarning)
-            module = torch.jit.load(str(path), map_location="cpu", _extra_files=extra)
+        module, metadata = read_scripted(path, torch)
     except Exception as error:
         raise InvalidInputError(
             f"{label} is not a readable TorchScript model ({str(error).splitlines()[0][:160]})."
         ) from error
-    try:
-        metadata = json.loads(extra[METADATA_NAME] or "{}")
-    except json.JSONDecodeError:
-        metadata = {}
     if metadata.get("kind") != kind:
         raise InvalidInputError(
             f"{label} is a TorchScript file without CTMRFusion metadata of kind '{kind}'; "
