@@ -14,6 +14,7 @@ Usage (from the repository root; the peers from Testing/benchmarks/requirements.
 from __future__ import annotations
 
 import argparse
+import csv
 import tempfile
 from pathlib import Path
 
@@ -21,31 +22,9 @@ import numpy as np
 import SimpleITK as sitk
 
 from benchmark_registration import SHARED_DATA, measure
-from CTMRFusionLib.datasets.atlas_slices import cases, find_pairs, load_arrays
-from CTMRFusionLib.imaging.body_mask import body_mask, mask_points_lps
-from support.ground_truth import move_header, rigid_matrix
+from support.atlas_stacks import RESULTS_CSV, atlas_stacks, body_points, errors, moves
+from support.ground_truth import move_header
 from support.report_table import emit_table
-
-#: The held-out stacks' geometry (issue 16): 1 mm in plane, 5 mm between slices.
-STACK_SPACING_MM = (1.0, 1.0, 5.0)
-
-
-def stack(slices: np.ndarray) -> sitk.Image:
-    image = sitk.GetImageFromArray(np.ascontiguousarray(slices))
-    image.SetSpacing(STACK_SPACING_MM)
-    return image
-
-
-def moves(points: np.ndarray, count: int, seed: int) -> list[np.ndarray]:
-    """The identity, then ``count`` seeded rigid moves (±30° per axis, ±40 mm) about the body centroid."""
-    rng = np.random.default_rng(seed)
-    centre = points.mean(axis=0)
-    return [np.eye(4)] + [rigid_matrix(rng.uniform(-30, 30, 3), rng.uniform(-40, 40, 3), centre) for _ in range(count)]
-
-
-def errors(matrix: np.ndarray, truth: np.ndarray, points: np.ndarray) -> np.ndarray:
-    homogeneous = np.c_[points, np.ones(len(points))]
-    return np.linalg.norm((homogeneous @ matrix.T - homogeneous @ truth.T)[:, :3], axis=1)
 
 
 def main(argv=None) -> int:
@@ -53,43 +32,47 @@ def main(argv=None) -> int:
     parser.add_argument("--moves", type=int, default=5, help="seeded random moves per case (besides unmoved)")
     parser.add_argument("--cases", nargs="*", help="case numbers (default: all)")
     parser.add_argument("--methods", nargs="*", default=["ctmrfusion", "elastix"])
-    parser.add_argument("--seed", type=int, default=16)
     parser.add_argument("--markdown", help="also write the table as Markdown to this file")
+    parser.add_argument("--csv", default=str(RESULTS_CSV), help="per-stack results for the tests (%(default)s)")
     args = parser.parse_args(argv)
-    groups = cases(find_pairs(SHARED_DATA / "harvard_ctmri"))
+    stacks = atlas_stacks(SHARED_DATA / "harvard_ctmri")
     rows, summary = [], {m: [] for m in args.methods}
     with tempfile.TemporaryDirectory() as folder:
-        for name in args.cases or sorted(groups):
-            ct_slices, mr_slices = load_arrays(groups[name])
-            ct, mr = stack(ct_slices), stack(mr_slices)
-            points = mask_points_lps(body_mask(ct), 3000)
+        for name in args.cases or stacks:
+            ct, mr = stacks[name]
+            points = body_points(ct)
             ct_path = Path(folder) / f"ct_{name}.nrrd"
             sitk.WriteImage(ct, str(ct_path))
-            for number, move in enumerate(moves(points, args.moves, args.seed + int(name))):
+            for number, move in enumerate(moves(name, points, args.moves)):
                 mr_path = Path(folder) / f"mr_{name}_{number}.nrrd"
                 sitk.WriteImage(move_header(mr, move), str(mr_path))
                 row, seconds = [name, str(number)], {}
                 for method in args.methods:
                     matrix, seconds[method], memory = measure(method, ct_path, mr_path)
                     error = errors(matrix, move, points)
-                    summary[method].append((error.mean(), error.max(), seconds[method]))
-                    row += [f"{error.mean():.2f}", f"{error.max():.2f}", f"{seconds[method]:.1f}"]
+                    summary[method].append((error.mean(), error.max(), seconds[method], memory))
+                    row += [f"{error.mean():.2f}", f"{error.max():.2f}", f"{seconds[method]:.1f}", f"{memory:.0f}"]
                 if "elastix" in seconds and "ctmrfusion" in seconds:
                     row.append(f"{seconds['ctmrfusion'] / seconds['elastix']:.1f}")
                 rows.append(row)
                 print(" | ".join(row), flush=True)
     header = ["case", "move"]
     for method in args.methods:
-        header += [f"{method} mean mm", f"{method} max mm", f"{method} s"]
+        header += [f"{method} mean mm", f"{method} max mm", f"{method} s", f"{method} peak MB"]
     if {"elastix", "ctmrfusion"} <= set(args.methods):
         header.append("time ratio ctmrfusion/elastix")
     for method, values in summary.items():
         means = np.array(values)
         print(
             f"{method}: mean error {means[:, 0].mean():.2f} mm, worst stack {means[:, 1].max():.2f} mm max, "
-            f"{(means[:, 0] > 20).sum()} wrong orientations (> 20 mm), {means[:, 2].mean():.1f} s per stack"
+            f"{(means[:, 0] > 20).sum()} wrong orientations (> 20 mm), {means[:, 2].mean():.1f} s per stack, "
+            f"peak {means[:, 3].max():.0f} MB"
         )
     emit_table(header, rows, args.markdown)
+    if args.csv and not args.cases:
+        Path(args.csv).parent.mkdir(parents=True, exist_ok=True)
+        with open(args.csv, "w", newline="") as handle:
+            csv.writer(handle).writerows([header, *rows])
     return 0
 
 

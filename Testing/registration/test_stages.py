@@ -16,6 +16,7 @@ from CTMRFusionLib.registration.mi_refinement import refine
 from CTMRFusionLib.registration.options import INITIALIZERS, RegistrationOptions
 from CTMRFusionLib.registration.preparation import overlap_fraction, prepare_pair
 from CTMRFusionLib.registration.stage import StageContext
+from CTMRFusionLib.registration.start_selection import choose_and_refine
 from CTMRFusionLib.registration.tre import match_landmarks, target_registration_error
 from support.ground_truth import rigid_matrix
 
@@ -113,3 +114,32 @@ def test_mi_refinement_alone_pulls_a_perturbed_start_back_to_its_optimum(pair, t
     gap = np.linalg.norm(mapped[0] - mapped[1], axis=1)
     after = target_registration_error(ends[1], *landmarks).after["mean_mm"]
     assert before > 8.0 and gap.mean() < 1.0 and after < 4.0, (before, gap.mean(), after)
+
+
+def test_start_selection_counts_starts_within_5_mm_once(pair, truth):
+    """Two starts 1 mm apart are one start: refined once (a one-level 6 mm pyramid keeps this fast)."""
+    options = RegistrationOptions(level_spacings_mm=(6.0,), smoothing_sigmas_mm=(4.0,))
+    first = matrix_to_sitk_euler(sitk_transform_to_matrix(truth), pair.fixed_center)
+    second = matrix_to_sitk_euler(
+        sitk_transform_to_matrix(truth) @ rigid_matrix((0, 0, 0), (1, 0, 0)), pair.fixed_center
+    )
+    chosen, outcomes = choose_and_refine(pair, [("first", first), ("second", second)], options, StageContext())
+    assert [outcome.name for outcome in outcomes] == ["first"] and chosen is outcomes[0]
+    assert chosen.traces[0].iterations > 0
+
+
+@pytest.mark.slow
+def test_start_selection_prefers_the_right_start_to_a_flip_listed_first(pair, truth, sample):
+    """The sample pair's headers place the MR 178° off (feet-first CT, head-first MR). Listed first, that start
+    still loses to the landmark fit's, judged by MI on the 3 and 1.5 mm grids, and the chosen start ends
+    within 2.5 mm landmark TRE."""
+    flipped = closed_form.identity(pair)
+    right = matrix_to_sitk_euler(sitk_transform_to_matrix(truth), pair.fixed_center)
+    chosen, outcomes = choose_and_refine(
+        pair, [("headers", flipped), ("fit", right)], RegistrationOptions(), StageContext()
+    )
+    assert chosen.name == "fit", [outcome.scores for outcome in outcomes]
+    assert all(outcomes[1].scores[level] < outcomes[0].scores[level] - 0.05 for level in (1, 2)), outcomes[0].scores
+    assert not outcomes[0].traces  # the levels agreed: the flip was never refined
+    landmarks = read_landmarks(sample.ct_landmarks), read_landmarks(sample.mr_landmarks)
+    assert target_registration_error(chosen.transform, *landmarks).after["mean_mm"] <= 2.5

@@ -19,6 +19,7 @@ OPTION_RANGES = {
     "histogram_bins": (8, 512),
     "sampling_percentage": (0.01, 1.0),
     "iterations": (1, 10000),
+    "maximum_samples": (1000, 10_000_000),
 }
 
 
@@ -29,7 +30,8 @@ class RegistrationOptions:
     Pyramid: ``level_spacings_mm`` are the voxel sizes (mm) of the levels, coarse to fine; each level is
     smoothed with the matching ``smoothing_sigmas_mm`` (mm, Gaussian sigma) on top of anti-aliasing.
     Metric: Mattes MI with ``histogram_bins`` bins, sampled by ``sampling_strategy`` ("random", "regular",
-    "none" = all voxels) at ``sampling_percentage`` (0–1) with the fixed ``random_seed``.
+    "none" = all voxels) at ``sampling_percentage`` (0–1) of the level's CT-mask voxels but at most
+    ``maximum_samples`` points, with the fixed ``random_seed``.
     Optimizer: ``optimizer`` is "regular_step_gradient_descent" (step ``learning_rate`` mm, halved down to
     ``minimum_step_mm``) or "gradient_descent" (``learning_rate`` estimated each iteration, steps capped at
     ``learning_rate`` mm, stops when the metric changes less than ``convergence_minimum_value`` over
@@ -66,10 +68,11 @@ class RegistrationOptions:
     histogram_bins: int = 64
     sampling_strategy: str = "random"
     sampling_percentage: float = 0.10
+    maximum_samples: int = 200_000
     random_seed: int = 42
     optimizer: str = "regular_step_gradient_descent"
     learning_rate: float = 1.0
-    minimum_step_mm: float = 1e-4
+    minimum_step_mm: float = 1e-3
     iterations: int = 200
     convergence_window: int = 10
     convergence_minimum_value: float = 1e-6

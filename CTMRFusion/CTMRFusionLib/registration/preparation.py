@@ -40,6 +40,7 @@ class PreparedPair:
     fixed_center: np.ndarray
     moving_center: np.ndarray
     _search_grid: dict = field(default_factory=dict, repr=False)
+    _level_grid: dict = field(default_factory=dict, repr=False)
 
     def search_grid(self, spacing_mm: float) -> tuple[sitk.Image, sitk.Image, sitk.Image | None]:
         """(CT, MR, metric mask) smoothed and resampled to a coarse ``spacing_mm`` grid, made once per spacing:
@@ -51,6 +52,19 @@ class PreparedPair:
             )
             self._search_grid[spacing_mm] = (fixed, moving, on_grid(self.metric_mask, fixed))
         return self._search_grid[spacing_mm]
+
+    def level_grid(self, spacing_mm: float, sigma_mm: float, moving_ratio: float):
+        """(CT, MR, CT metric mask, MR metric mask) of one pyramid level, made once per level: the CT at
+        ``spacing_mm``, the MR at ``moving_ratio`` × that (the metric interpolates in it), both smoothed by
+        ``sigma_mm`` and with thick-slice axes interpolated onto ``spacing_mm``
+        (:func:`~CTMRFusionLib.imaging.pyramid.resample_to_spacing`)."""
+        key = (spacing_mm, sigma_mm, moving_ratio)
+        if key not in self._level_grid:
+            fixed = resample_to_spacing(self.fixed_float, spacing_mm, sigma_mm, upsample_to_mm=spacing_mm)
+            moving = resample_to_spacing(self.moving_float, spacing_mm * moving_ratio, sigma_mm, spacing_mm)
+            masks_on_grid = on_grid(self.metric_mask, fixed), on_grid(self.moving_metric_mask, moving)
+            self._level_grid[key] = (fixed, moving, *masks_on_grid)
+        return self._level_grid[key]
 
 
 def on_grid(mask: sitk.Image | None, reference: sitk.Image) -> sitk.Image | None:

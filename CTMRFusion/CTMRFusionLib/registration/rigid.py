@@ -6,7 +6,10 @@ The registration is a pipeline of stages, each testable alone:
 2. :func:`~CTMRFusionLib.registration.initializers.initial_transform`: the start, by the strategy named in the
    options (search, deep, moments, geometry, identity) or the given transform;
 3. the overlap check: a start that leaves the CT body outside the MR is refused;
-4. :func:`~CTMRFusionLib.registration.mi_refinement.refine`: Mattes MI, level by level.
+4. :func:`~CTMRFusionLib.registration.mi_refinement.refine`: Mattes MI, level by level; after the orientation
+   search, :func:`~CTMRFusionLib.registration.start_selection.refine_best` refines the search's answer and the
+   headers' own placement alike and keeps the lower MI, so a search fooled on its coarse grid cannot turn a
+   well-placed pair over.
 
 Works on images only (LPS); :mod:`CTMRFusionLib.mrml.logic` wraps it for MRML nodes and the command line
 for files. The result maps fixed (CT) points to moving (MR) points.
@@ -14,8 +17,9 @@ for files. The result maps fixed (CT) points to moving (MR) points.
 
 from __future__ import annotations
 
+import math
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import SimpleITK as sitk
 
@@ -23,10 +27,13 @@ from CTMRFusionLib.core.errors import InvalidInputError
 from CTMRFusionLib.core.frames import sitk_transform_to_matrix
 from CTMRFusionLib.core.progress import CancelToken, ProgressCallback, ProgressEvent, report
 from CTMRFusionLib.registration import initializers
-from CTMRFusionLib.registration.mi_refinement import LevelTrace, refine
+from CTMRFusionLib.registration.initializers import closed_form
+from CTMRFusionLib.registration.mi_refinement import LevelTrace
 from CTMRFusionLib.registration.options import RegistrationOptions
+from CTMRFusionLib.registration.orientation_search import refine_on_grid
 from CTMRFusionLib.registration.preparation import overlap_fraction, prepare_pair
 from CTMRFusionLib.registration.stage import StageContext
+from CTMRFusionLib.registration.start_selection import choose_and_refine
 
 #: Share of the progress bar given to initialisation; the rest is split between pyramid levels.
 INIT_SHARE = 0.3
@@ -40,6 +47,8 @@ class RigidRegistrationResult:
 
     transform: Euler3D, fixed (CT) LPS points → moving (MR) LPS points, rotation about ``center``.
     metric: final Mattes MI at the finest level (negative; lower is better).
+    start_candidates: the starts refined (the search's answer, the headers' placement), their MI by level and
+    which was chosen.
     """
 
     transform: sitk.Euler3DTransform
@@ -50,6 +59,7 @@ class RigidRegistrationResult:
     initializer: str
     elapsed_seconds: float
     timings: dict[str, float]
+    start_candidates: list[dict] = field(default_factory=list)
 
     def parameters(self) -> dict:
         """Angles (rad, about LPS x, y, z), translation (mm, LPS), centre (mm, LPS) and the 4x4 matrix."""
@@ -71,6 +81,7 @@ class RigidRegistrationResult:
             "elapsed_seconds": self.elapsed_seconds,
             "timings_seconds": self.timings,
             "levels": [{k: v for k, v in vars(level).items() if k != "metric_values"} for level in self.levels],
+            "start_candidates": self.start_candidates,
         }
 
 
@@ -98,10 +109,9 @@ def register_rigid(
     timings: dict[str, float] = {"preprocess": time.perf_counter() - started}
 
     tick = time.perf_counter()
-    start, initializer = initializers.initial_transform(
-        pair, options, initial_transform, StageContext(progress, cancel, 0.0, INIT_SHARE, timings)
-    )
-    timings["initialize"] = time.perf_counter() - tick
+    stage = StageContext(progress, cancel, 0.0, INIT_SHARE, timings)
+    proposals, initializer = initializers.proposed_starts(pair, options, initial_transform, stage)
+    start = proposals[0]
     overlap = overlap_fraction(pair.fixed_shape_mask, moving, start)
     if overlap < MIN_OVERLAP:
         raise InvalidInputError(
@@ -109,9 +119,20 @@ def register_rigid(
             "body maps inside the MR field of view. Check that both images show the same subject, or use the "
             "'search' initializer."
         )
+    starts = [(initializer, proposal) for proposal in proposals]
+    if initializer == "search":  # the headers' own placement is always a candidate, refined like the others
+        coarse_fixed, coarse_moving, coarse_mask = pair.search_grid(options.search_spacing_mm)
+        headers, metric = refine_on_grid(
+            coarse_fixed, coarse_moving, closed_form.identity(pair), options, coarse_mask, cancel
+        )
+        if math.isfinite(metric):
+            starts.append(("headers", headers))
+    timings["initialize"] = time.perf_counter() - tick
 
-    transform = sitk.Euler3DTransform(start)
-    levels = refine(pair, transform, options, StageContext(progress, cancel, INIT_SHARE, 1 - INIT_SHARE, timings))
+    chosen, outcomes = choose_and_refine(
+        pair, starts, options, StageContext(progress, cancel, INIT_SHARE, 1 - INIT_SHARE, timings)
+    )
+    transform, levels, start, initializer = chosen.transform, chosen.traces, chosen.start, chosen.name
     elapsed = time.perf_counter() - started
     report(progress, ProgressEvent("register", 1.0, f"Done in {elapsed:.1f} s", metric=levels[-1].metric))
     return RigidRegistrationResult(
@@ -123,4 +144,5 @@ def register_rigid(
         initializer=initializer,
         elapsed_seconds=elapsed,
         timings=timings,
+        start_candidates=[outcome.to_dict(outcome is chosen) for outcome in outcomes] if len(outcomes) > 1 else [],
     )

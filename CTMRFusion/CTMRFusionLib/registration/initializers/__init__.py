@@ -4,7 +4,8 @@ Every strategy is ``initialize(pair, options, start, stage) -> Euler3DTransform`
 the CT centroid): :mod:`.search` scores orientations (any flip), :mod:`.deep` lets the registration network
 correct a start (torch, imported only when used), :mod:`.closed_form` holds the starts that need no search
 (``moments``, ``geometry``, ``identity``). :func:`initial_transform` picks the strategy named by
-``options.initializer``.
+``options.initializer``; :func:`proposed_starts` also returns the search's runners-up, for the registration to
+choose among on finer grids.
 """
 
 from __future__ import annotations
@@ -41,3 +42,14 @@ def initial_transform(
             return start, "given"
         return deep.initialize(pair, options, start, stage), "given+deep"
     return STRATEGIES[name](pair, options, None, stage), name
+
+
+def proposed_starts(
+    pair: PreparedPair, options, given: sitk.Transform | None, stage: StageContext
+) -> tuple[list[sitk.Euler3DTransform], str]:
+    """Like :func:`initial_transform`, but every start the strategy proposes, best first: the search's refined
+    shortlist; one start for the other strategies."""
+    if given is None and options.initializer == "search":
+        return search.proposals(pair, options, None, stage), "search"
+    start, name = initial_transform(pair, options, given, stage)
+    return [start], name

@@ -10,11 +10,12 @@ import SimpleITK as sitk
 from CTMRFusionLib.registration.orientation_search import principal_axes, search_orientation
 
 
-def initialize(pair, options, start=None, stage=None) -> sitk.Euler3DTransform:
-    """The best candidate of the orientation search, about the CT body centroid (``start`` is not used)."""
+def proposals(pair, options, start=None, stage=None) -> list[sitk.Euler3DTransform]:
+    """The orientation search's refined shortlist, best first on the coarse grid, about the CT body centroid
+    (``start`` is not used)."""
     coarse_fixed, coarse_moving, coarse_mask = pair.search_grid(options.search_spacing_mm)
     axes = (principal_axes(pair.fixed_shape_mask), principal_axes(pair.moving_shape_mask))
-    best, _ = search_orientation(
+    refined, _ = search_orientation(
         coarse_fixed,
         coarse_moving,
         pair.fixed_center,
@@ -27,4 +28,9 @@ def initialize(pair, options, start=None, stage=None) -> sitk.Euler3DTransform:
         base=stage.base if stage else 0.0,
         share=stage.share if stage else 1.0,
     )
-    return best
+    return refined
+
+
+def initialize(pair, options, start=None, stage=None) -> sitk.Euler3DTransform:
+    """The best candidate of the orientation search on its coarse grid."""
+    return proposals(pair, options, start, stage)[0]

@@ -1,0 +1,67 @@
+"""Absolute accuracy on every shared Harvard CT/MR stack (1 × 1 × 5 mm, 8-bit; truth: identity or a known move).
+
+Issue 16's bars: within 2.5 mm mean and 5 mm max of the truth, or no worse than elastix's default rigid
+registration on the same input (+0.25 mm; elastix's error comes from the stack benchmark's committed table,
+measured on the same inputs, ``support.atlas_stacks.RESULTS_CSV``); never more than 20 mm off (a wrong
+orientation); and on an unmoved stack the default ends within 2 mm of where the MI refinement alone goes from
+the identity, i.e. the orientation search never makes a good start worse.
+"""
+
+import numpy as np
+import pytest
+
+from CTMRFusionLib.core.frames import sitk_transform_to_matrix
+from CTMRFusionLib.registration.options import RegistrationOptions
+from CTMRFusionLib.registration.rigid import register_rigid
+from support.atlas_stacks import atlas_stacks, body_points, errors, moves, recorded_results
+from support.ground_truth import move_header
+
+pytestmark = [pytest.mark.slow, pytest.mark.real_data]
+
+WRONG_ORIENTATION_MM = 20.0
+
+
+#: The shared stacks (../shared/data/harvard_ctmri cases).
+CASES = ("2", "20", "28", "32", "33", "34", "37")
+#: Stacks where the default's MI optimum is further from the truth than elastix's (docs/benchmarks.md, issue 16
+#: stays open for them): they must still never flip, and the bar is expected to fail until the method improves.
+OFF_THE_BAR = {
+    "32": "MI optimum 4.45 mm from the truth on every move; elastix 3.6-4.1 mm",
+    "37": "MI optimum about 5.4 mm from the truth; elastix 4.6-5.9 mm",
+}
+
+
+@pytest.fixture(scope="module")
+def stacks():
+    return atlas_stacks()
+
+
+def _within_bar(error: np.ndarray, elastix_mean_mm: float) -> bool:
+    return (error.mean() <= 2.5 and error.max() <= 5.0) or error.mean() <= elastix_mean_mm + 0.25
+
+
+@pytest.mark.parametrize("move_number", [0, 1])
+@pytest.mark.parametrize("case", CASES)
+def test_stack_registers_within_the_bar_and_never_flips(stacks, case, move_number):
+    """The stack unmoved and under its first seeded move (up to ±30°, ±40 mm): the default registration's
+    absolute error over CT body points, beside elastix's on the same input."""
+    ct, mr = stacks[case]
+    points = body_points(ct)
+    move = moves(case, points, move_number)[move_number]
+    result = register_rigid(ct, move_header(mr, move))
+    error = errors(sitk_transform_to_matrix(result.transform), move, points)
+    elastix_mean = recorded_results()[(case, move_number)]["elastix mean mm"]
+    assert error.mean() < WRONG_ORIENTATION_MM, f"{error.mean():.1f} mm: a wrong orientation"
+    if case in OFF_THE_BAR and not _within_bar(error, elastix_mean):
+        pytest.xfail(OFF_THE_BAR[case])
+    assert _within_bar(error, elastix_mean), f"{error.mean():.2f} mean / {error.max():.2f} max (elastix {elastix_mean})"
+
+
+def test_search_keeps_a_pre_aligned_stack_where_the_fine_stage_alone_ends(stacks):
+    """On every unmoved stack the default (orientation search) ends within 2 mm (mean over CT body points) of
+    the MI refinement started at the identity: the headers' placement is always a candidate."""
+    for case, (ct, mr) in stacks.items():
+        points = body_points(ct)
+        default = sitk_transform_to_matrix(register_rigid(ct, mr).transform)
+        alone = sitk_transform_to_matrix(register_rigid(ct, mr, RegistrationOptions(initializer="identity")).transform)
+        assert errors(default, alone, points).mean() <= 2.0, f"case {case}"
