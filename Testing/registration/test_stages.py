@@ -1,6 +1,8 @@
 """Each stage of the registration pipeline alone, on the real sample pair: preparation, the closed-form and
 given starts, and the MI refinement from the landmark truth."""
 
+import json
+
 import numpy as np
 import pytest
 import SimpleITK as sitk
@@ -12,11 +14,11 @@ from CTMRFusionLib.io.landmark_files import read_landmarks
 from CTMRFusionLib.registration import initializers
 from CTMRFusionLib.registration.initializers import closed_form
 from CTMRFusionLib.registration.landmark_fit import fit_rigid_transform
-from CTMRFusionLib.registration.mi_refinement import refine
+from CTMRFusionLib.registration.mi_refinement import level_metric, refine
 from CTMRFusionLib.registration.options import INITIALIZERS, RegistrationOptions
 from CTMRFusionLib.registration.preparation import overlap_fraction, prepare_pair
 from CTMRFusionLib.registration.stage import StageContext
-from CTMRFusionLib.registration.start_selection import choose_and_refine
+from CTMRFusionLib.registration.start_selection import StartOutcome, choose_and_refine
 from CTMRFusionLib.registration.tre import match_landmarks, target_registration_error
 from support.ground_truth import rigid_matrix
 
@@ -143,3 +145,11 @@ def test_start_selection_prefers_the_right_start_to_a_flip_listed_first(pair, tr
     assert not outcomes[0].traces  # the levels agreed: the flip was never refined
     landmarks = read_landmarks(sample.ct_landmarks), read_landmarks(sample.mr_landmarks)
     assert target_registration_error(chosen.transform, *landmarks).after["mean_mm"] <= 2.5
+
+
+def test_start_report_is_strict_json_when_a_start_has_no_overlap(pair):
+    """A start that maps the CT outside the MR scores inf; the report says null (strict JSON has no Infinity)."""
+    away = matrix_to_sitk_euler(rigid_matrix((0, 0, 0), (0, 0, 1000)), pair.fixed_center)
+    outcome = StartOutcome("away", away, away, scores={1: level_metric(pair, 1, away, RegistrationOptions())})
+    assert outcome.scores[1] == np.inf
+    assert json.loads(json.dumps(outcome.to_dict(chosen=False), allow_nan=False))["score_by_level"] == {"1": None}

@@ -46,11 +46,16 @@ class StartOutcome:
         self.metrics = {trace.level: trace.metric for trace in self.traces}
 
     def to_dict(self, chosen: bool) -> dict:
+        """For the JSON report: level index (str) → value; a start without overlap scores null, not Infinity."""
+
+        def finite(values: dict[int, float]) -> dict[str, float | None]:
+            return {str(k): v if np.isfinite(v) else None for k, v in values.items()}
+
         return {
             "name": self.name,
             "chosen": chosen,
-            "score_by_level": {str(k): v for k, v in self.scores.items()},
-            "metric_by_level": {str(k): v for k, v in self.metrics.items()},
+            "score_by_level": finite(self.scores),
+            "metric_by_level": finite(self.metrics),
         }
 
 
