@@ -7,9 +7,8 @@ from pathlib import Path
 import torch
 
 from CTMRFusionLib.deep_registration.model import export_registration_model
-from CTMRFusionLib.deep_registration.net import parameter_count
 from CTMRFusionLib.deep_registration.training import config_from_dict, new_model
-from CTMRFusionLib.ml.model_cards import write_record_and_card
+from CTMRFusionLib.ml.model_cards import file_record, write_record_and_card
 from CTMRFusionLib.ml.training_support import cpu_description, shared_data_relative
 
 
@@ -34,11 +33,7 @@ def export_final(run_folder: Path, model_path: Path, history: dict) -> str:
     model_path = Path(model_path)
     digest = export_registration_model(model, model_path, metadata)
     record = {
-        "task": "registration",
-        "model_file": model_path.name,
-        "sha256": digest,
-        "size_bytes": model_path.stat().st_size,
-        "parameters": parameter_count(model),
+        **file_record("registration", model_path, digest, model),
         "metadata": metadata,
         "history": {key: history[key] for key in ("config", "train_cases", "validation_cases", "train_seconds")},
         "machine": cpu_description(history["config"]["threads"] or torch.get_num_threads()),

@@ -52,7 +52,3 @@ class RegistrationNet(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return torch.tanh(self.head(self.hidden(self.features(x)))) * self.scale
-
-
-def parameter_count(model: nn.Module) -> int:
-    return sum(p.numel() for p in model.parameters())

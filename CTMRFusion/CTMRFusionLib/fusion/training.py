@@ -23,8 +23,8 @@ from CTMRFusionLib.fusion.evaluation import method_means
 from CTMRFusionLib.fusion.losses import LossWeights, supervised_loss, unsupervised_loss
 from CTMRFusionLib.fusion.model import FusionModel, export_torchscript
 from CTMRFusionLib.fusion.pipeline import fuse_stacks
-from CTMRFusionLib.fusion.unet import FusionUNet, parameter_count
-from CTMRFusionLib.ml.model_cards import write_record_and_card
+from CTMRFusionLib.fusion.unet import FusionUNet
+from CTMRFusionLib.ml.model_cards import file_record, write_record_and_card
 from CTMRFusionLib.ml.torchscript import read_scripted
 from CTMRFusionLib.ml.training_loop import TrainingLoop
 from CTMRFusionLib.ml.training_support import (
@@ -258,11 +258,7 @@ def export_best(run_folder: Path, model_path: Path, history: dict) -> str:
     model_path = Path(model_path)
     digest = export_torchscript(model, model_path, metadata)
     record = {
-        "task": "fusion",
-        "model_file": model_path.name,
-        "sha256": digest,
-        "size_bytes": model_path.stat().st_size,
-        "parameters": parameter_count(model),
+        **file_record("fusion", model_path, digest, model),
         "width": best["width"],
         "best_epoch": best["epoch"],
         "flip_average": model.flip_average,

@@ -82,7 +82,3 @@ class FusionUNet(nn.Module):
         x = self.up[3](x, e1)
         x = torch.sigmoid(self.head(x))
         return x[..., :height, :width]
-
-
-def parameter_count(model: nn.Module) -> int:
-    return sum(p.numel() for p in model.parameters())

@@ -24,6 +24,19 @@ def record_path(model_path) -> Path:
     return Path(model_path).with_suffix(".record.json")
 
 
+def file_record(task: str, model_path, digest: str, model) -> dict:
+    """The part of a training record every task shares: task, file name, SHA-256, size (bytes) and the number
+    of trainable parameters of ``model`` (a torch module) exported to ``model_path``."""
+    model_path = Path(model_path)
+    return {
+        "task": task,
+        "model_file": model_path.name,
+        "sha256": digest,
+        "size_bytes": model_path.stat().st_size,
+        "parameters": sum(p.numel() for p in model.parameters()),
+    }
+
+
 def render(record: dict) -> str:
     """The card of a training record, by the renderer of its task."""
     module, function = RENDERERS[record["task"]].split(":")
