@@ -13,7 +13,15 @@ from vtk.util import numpy_support
 from CTMRFusionLib.io.landmark_files import read_landmarks
 from CTMRFusionLib.mrml import display
 from CTMRFusionLib.mrml.bridge import volume_node_to_sitk
-from CTMRFusionLib.mrml.snapshots import add_volume, create_views, fit_slice_views, grab, offscreen_app, renders_blocked
+from CTMRFusionLib.mrml.snapshots import (
+    add_volume,
+    close_views,
+    create_views,
+    fit_slice_views,
+    grab,
+    offscreen_app,
+    renders_blocked,
+)
 from CTMRFusionLib.mrml.volume_rendering import show_fused_in_3d
 from CTMRFusionLib.registration.landmark_fit import fit_rigid_transform
 from CTMRFusionLib.registration.tre import match_landmarks
@@ -35,8 +43,7 @@ def rendered(images):
     ct_node = add_volume(app.scene, images[0], "CT")
     mr_node = add_volume(app.scene, images[1], "MR registered")
     yield app, views, ct_node, mr_node
-    for view in views.values():
-        view.finalize()
+    close_views(views)
 
 
 def normalised(image):
