@@ -39,19 +39,13 @@ class LevelTrace:
     metric_values: list[float] = field(default_factory=list)
 
 
-def refine(
-    pair: PreparedPair,
-    transform: sitk.Euler3DTransform,
-    options,
-    stage: StageContext,
-    levels: range | None = None,
-) -> list[LevelTrace]:
-    """Optimise ``transform`` (CT→MR, LPS) in place over ``options.level_spacings_mm``, coarse to fine (only the
-    ``levels`` given, by index, if any); one :class:`LevelTrace` per level run, its seconds added to
-    ``stage.timings["level_<i>"]``. Raises :class:`Cancelled` or :class:`InvalidInputError` (overlap lost)."""
-    levels = range(len(options.level_spacings_mm)) if levels is None else levels
+def refine(pair: PreparedPair, transform: sitk.Euler3DTransform, options, stage: StageContext) -> list[LevelTrace]:
+    """Optimise ``transform`` (CT→MR, LPS) in place over ``options.level_spacings_mm``, coarse to fine; one
+    :class:`LevelTrace` per level, its seconds added to ``stage.timings["level_<i>"]`` (several starts may be
+    refined). Raises :class:`Cancelled` or :class:`InvalidInputError` (overlap lost)."""
+    count = len(options.level_spacings_mm)
     traces: list[LevelTrace] = []
-    for number, level in enumerate(levels):
+    for level in range(count):
         tick = time.perf_counter()
         spacing, sigma = options.level_spacings_mm[level], options.smoothing_sigmas_mm[level]
         fixed, moving, fixed_mask, moving_mask = pair.level_grid(spacing, sigma, MOVING_SPACING_RATIO)
@@ -66,8 +60,8 @@ def refine(
             options,
             stage.progress,
             stage.cancel,
-            base=stage.at(number / len(levels)),
-            share=stage.share / len(levels),
+            base=stage.at(level / count),
+            share=stage.share / count,
         )
         trace.seconds = time.perf_counter() - tick
         traces.append(trace)
