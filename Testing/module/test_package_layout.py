@@ -7,7 +7,19 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[2]
 MODULE_DIR = ROOT / "CTMRFusion"
 LIBRARY = MODULE_DIR / "CTMRFusionLib"
-SUBPACKAGES = {"cli", "core", "datasets", "deep_registration", "fusion", "imaging", "io", "ml", "mrml", "registration"}
+SUBPACKAGES = {
+    "batch",
+    "cli",
+    "core",
+    "datasets",
+    "deep_registration",
+    "fusion",
+    "imaging",
+    "io",
+    "ml",
+    "mrml",
+    "registration",
+}
 
 
 def _library_files(pattern):

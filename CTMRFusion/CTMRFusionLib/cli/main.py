@@ -2,7 +2,8 @@
 
 Each subcommand module has ``add_parser(commands)`` and ``run(args)``; :data:`COMMANDS` is the dispatch table.
 
-Exit codes: 0 success, 2 bad input (the one-line reason is printed), 130 interrupted, 1 unexpected error.
+Exit codes: 0 success, 2 bad input (the one-line reason is printed), 130 interrupted, 1 unexpected error
+(``batch``: 1 also when some case failed).
 """
 
 from __future__ import annotations
@@ -11,7 +12,7 @@ import argparse
 import sys
 
 from CTMRFusionLib import __version__
-from CTMRFusionLib.cli import demo, fuse, register, snapshot, train_fusion, train_registration
+from CTMRFusionLib.cli import batch, demo, fuse, register, snapshot, train_fusion, train_registration
 from CTMRFusionLib.core.errors import InvalidInputError
 from CTMRFusionLib.io.landmark_files import LandmarkError
 
@@ -22,6 +23,7 @@ COMMANDS = {
     "fuse": fuse,
     "train-fusion": train_fusion,
     "train-registration": train_registration,
+    "batch": batch,
     "demo": demo,
 }
 
@@ -38,11 +40,11 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv=None) -> int:
     args = build_parser().parse_args(argv)
     try:
-        COMMANDS[args.command].run(args)
+        code = COMMANDS[args.command].run(args)
     except (InvalidInputError, LandmarkError, ValueError, FileNotFoundError) as error:
         print(f"ctmrfusion: error: {error}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print("ctmrfusion: interrupted; no output written.", file=sys.stderr)
         return 130
-    return 0
+    return code or 0

@@ -11,12 +11,14 @@ import argparse
 import json
 import sys
 import time
-from pathlib import Path
+
+import SimpleITK as sitk
 
 from CTMRFusionLib import __version__
 from CTMRFusionLib.cli.terminal_progress import TerminalProgress
 from CTMRFusionLib.core.errors import InvalidInputError
 from CTMRFusionLib.imaging.resampling import resample_onto
+from CTMRFusionLib.io.atomic_files import write_text
 from CTMRFusionLib.io.images import check_output_path, read_image, read_transform, write_image, write_transform
 from CTMRFusionLib.io.landmark_files import LandmarkError, read_landmarks
 from CTMRFusionLib.registration.options import INITIALIZERS, INTERPOLATORS, RegistrationOptions, preset_names
@@ -125,6 +127,8 @@ def run_registration(args) -> dict:
         "inputs": {"ct": str(args.ct), "mr": str(args.mr)},
         "transform_convention": "ITK, LPS mm, maps CT (fixed) points to MR (moving) points",
         "options": options.to_dict(),
+        # Results are bit-identical for the same inputs, options and thread count (docs/registration.md).
+        "itk_threads": sitk.ProcessObject.GetGlobalDefaultNumberOfThreads(),
         **result.to_dict(),
     }
     report["timings_seconds"]["read"] = read_seconds
@@ -137,7 +141,7 @@ def run_registration(args) -> dict:
         report["timings_seconds"]["resample"] = time.perf_counter() - tick
     write_transform(result.transform, args.transform)
     if args.report:
-        Path(args.report).write_text(json.dumps(report, indent=2))
+        write_text(args.report, json.dumps(report, indent=2))
     return report
 
 

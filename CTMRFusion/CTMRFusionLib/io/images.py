@@ -7,15 +7,13 @@ leaves no half-written file, and an output path that is one of the inputs is ref
 
 from __future__ import annotations
 
-import os
-import shutil
-import tempfile
 from pathlib import Path
 
 import numpy as np
 import SimpleITK as sitk
 
 from CTMRFusionLib.core.errors import InvalidInputError
+from CTMRFusionLib.io.atomic_files import write_atomically
 
 
 def read_image(path, role: str = "image") -> sitk.Image:
@@ -70,31 +68,16 @@ def check_output_path(output, inputs) -> Path:
     return output
 
 
-def _atomic(path: Path, write) -> None:
-    """Run ``write(name)`` into a private folder beside ``path``, then move what it wrote into place.
-
-    The final file name is used inside the folder, so formats that write several files which refer to each
-    other by name (Analyze .hdr/.img, MetaImage .mhd/.raw) stay consistent.
-    """
-    folder = Path(tempfile.mkdtemp(prefix=".ctmrfusion-", dir=str(path.parent or ".")))
-    try:
-        write(str(folder / path.name))
-        for produced in folder.iterdir():
-            os.replace(produced, path.parent / produced.name)
-    finally:
-        shutil.rmtree(folder, ignore_errors=True)
-
-
 def write_image(image: sitk.Image, path) -> None:
     """Write ``image`` atomically (compressed where the format allows)."""
     path = Path(path)
-    _atomic(path, lambda name: sitk.WriteImage(image, name, True))
+    write_atomically(path, lambda name: sitk.WriteImage(image, name, True))
 
 
 def write_transform(transform: sitk.Transform, path) -> None:
     """Write an ITK transform file (.tfm, .txt or .h5) atomically."""
     path = Path(path)
-    _atomic(path, lambda name: sitk.WriteTransform(transform, name))
+    write_atomically(path, lambda name: sitk.WriteTransform(transform, name))
 
 
 def read_transform(path) -> sitk.Transform:

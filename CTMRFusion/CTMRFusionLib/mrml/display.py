@@ -8,7 +8,7 @@
   squares have a side in mm.
 * :func:`rgb_blend_volume`: the purple/green alpha blend as an RGB volume, for export.
 
-Colours are the seed's: CT purple (0.75, 0.25, 0.85), MR green (0.2, 0.9, 0.2), RGB in [0, 1].
+Colours and windows come from :mod:`CTMRFusionLib.imaging.blend` (CT purple, MR green).
 """
 
 from __future__ import annotations
@@ -16,11 +16,9 @@ from __future__ import annotations
 import numpy as np
 import SimpleITK as sitk
 
-from CTMRFusionLib.imaging.body_mask import body_percentiles
+from CTMRFusionLib.imaging.blend import CT_COLOR, MR_COLOR, normalised_array, rgb_blend_array, robust_window
 from CTMRFusionLib.mrml import bridge as mrml_bridge
 
-CT_COLOR = (0.75, 0.25, 0.85)
-MR_COLOR = (0.2, 0.9, 0.2)
 MODES = ("blend", "checkerboard", "difference")
 #: Inclusive ranges of the display settings: MR opacity over the CT (0–1), checkerboard square side (mm).
 OPACITY_RANGE = (0.0, 1.0)
@@ -49,16 +47,6 @@ def _display_node(volume_node):
     if volume_node.GetDisplayNode() is None:
         volume_node.CreateDefaultDisplayNodes()
     return volume_node.GetDisplayNode()
-
-
-def robust_window(image: sitk.Image, low_percentile=0.5, high_percentile=99.5) -> tuple[float, float]:
-    """Intensity window (low, high): percentiles of the voxels inside the image's body mask.
-
-    The body mask keeps field-of-view padding (e.g. -2048 HU) and the air around the subject out, so the
-    window works for CT in HU or 8-bit and for MR at any scale.
-    """
-    low, high = body_percentiles(image, (low_percentile, high_percentile))
-    return low, max(high, low + 1e-6)
 
 
 def _colorize(volume_node, rgb) -> None:
@@ -107,11 +95,7 @@ def _normalised_pair(ct_node, mr_on_ct_node) -> tuple[np.ndarray, np.ndarray, si
         raise ValueError(
             f"'{mr_on_ct_node.GetName()}' is not on the CT grid: use the registered (resampled) MR volume."
         )
-    arrays = []
-    for image in (ct, mr):
-        low, high = robust_window(image)
-        arrays.append(np.clip((sitk.GetArrayViewFromImage(image).astype(np.float32) - low) / (high - low), 0, 1))
-    return arrays[0], arrays[1], ct
+    return normalised_array(ct), normalised_array(mr), ct
 
 
 def _output_node(scene, output_node, class_name, name):
@@ -148,12 +132,6 @@ def difference_volume(ct_node, mr_on_ct_node, output_node=None):
     node = _output_node(ct_node.GetScene(), output_node, "vtkMRMLScalarVolumeNode", "CT-MR difference")
     _store(np.abs(ct - mr).astype(np.float32), reference, node)
     return node
-
-
-def rgb_blend_array(ct: np.ndarray, mr: np.ndarray, opacity: float) -> np.ndarray:
-    """uint8 RGB (..., 3) alpha blend of normalised CT (purple) and MR (green) arrays in [0, 1]."""
-    blended = (1.0 - opacity) * ct[..., None] * np.array(CT_COLOR) + opacity * mr[..., None] * np.array(MR_COLOR)
-    return np.clip(np.rint(blended * 255.0), 0, 255).astype(np.uint8)
 
 
 def rgb_blend_volume(ct_node, mr_on_ct_node, opacity: float = 0.5, output_node=None):

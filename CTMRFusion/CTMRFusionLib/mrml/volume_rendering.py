@@ -11,9 +11,9 @@ from __future__ import annotations
 
 import vtk
 
+from CTMRFusionLib.imaging.blend import CT_COLOR, MR_COLOR
 from CTMRFusionLib.imaging.body_mask import body_percentiles
 from CTMRFusionLib.mrml import bridge as mrml_bridge
-from CTMRFusionLib.mrml.display import CT_COLOR, MR_COLOR
 
 
 def _set_ramp(display_node, low: float, high: float, rgb, max_opacity: float) -> None:

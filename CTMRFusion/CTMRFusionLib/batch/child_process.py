@@ -1,0 +1,104 @@
+"""Run one ``ctmrfusion`` subcommand in a child process: its own memory, a hard deadline, its peak memory measured.
+
+A batch case runs the same command line a user would (so its result equals a direct ``ctmrfusion register``),
+in a child of the Dask worker. A crash or a runaway case then takes down only the child; the deadline is enforced
+by killing it; and the case's own peak resident memory is measured: the kernel's high-water mark of the child
+after it started the command (``VmHWM`` in ``/proc``, read while it runs; ``ru_maxrss`` from ``wait4`` would include
+the forked worker's memory before ``exec``), or ``wait4``'s figure where there is no ``/proc``.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import CTMRFusionLib
+
+POLL_SECONDS = 0.05
+#: After SIGTERM (which lets the command remove its temporary files), SIGKILL follows this much later.
+TERMINATE_GRACE_SECONDS = 5.0
+
+
+@dataclass(frozen=True)
+class ChildResult:
+    """How a child ended. returncode: its exit code (negative: killed by that signal); timed_out: killed at the
+    deadline; peak_mb: its peak resident memory in MB (None where the platform cannot say); seconds: wall time."""
+
+    returncode: int
+    timed_out: bool
+    peak_mb: float | None
+    seconds: float
+
+
+def ctmrfusion_command(subcommand: str, arguments: list[str]) -> list[str]:
+    """The argv that runs ``ctmrfusion SUBCOMMAND ARGUMENTS`` with this interpreter and this package."""
+    return [sys.executable, "-m", "CTMRFusionLib.cli", subcommand, *arguments]
+
+
+def child_environment(threads: int) -> dict:
+    """This process's environment with ``threads`` for ITK, OpenMP/torch and BLAS, and this package importable."""
+    environment = dict(os.environ)
+    package_root = str(Path(CTMRFusionLib.__file__).resolve().parents[1])
+    environment["PYTHONPATH"] = os.pathsep.join(filter(None, [package_root, environment.get("PYTHONPATH")]))
+    for name in ("ITK_GLOBAL_DEFAULT_NUMBER_OF_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS"):
+        environment[name] = str(max(1, int(threads)))
+    return environment
+
+
+def run_child(argv: list[str], log_path, threads: int, deadline: float | None) -> ChildResult:
+    """Run ``argv``; its stdout and stderr are appended to ``log_path``. ``deadline``: ``time.monotonic()`` value
+    at which the child is terminated (None: no limit)."""
+    started = time.monotonic()
+    with open(log_path, "ab") as log:
+        log.write(("$ " + " ".join(argv[1:]) + "\n").encode())
+        log.flush()
+        child = subprocess.Popen(argv, stdout=log, stderr=subprocess.STDOUT, env=child_environment(threads))
+        timed_out, killed_at, high_water_kb = False, None, None
+        while True:
+            high_water_kb = _high_water_kb(child.pid) or high_water_kb
+            status, usage = _poll(child)
+            if status is not None:
+                break
+            now = time.monotonic()
+            if deadline is not None and now >= deadline and not timed_out:
+                timed_out, killed_at = True, now
+                child.send_signal(signal.SIGTERM)
+            if killed_at is not None and now - killed_at > TERMINATE_GRACE_SECONDS:
+                child.kill()
+                killed_at = float("inf")
+            time.sleep(POLL_SECONDS)
+    peak = None
+    if high_water_kb is not None:
+        peak = high_water_kb / 1024.0
+    elif usage is not None:  # ru_maxrss is in kB on Linux, in bytes on macOS
+        peak = usage.ru_maxrss / (1024.0 * 1024.0 if sys.platform == "darwin" else 1024.0)
+    return ChildResult(status, timed_out, peak, time.monotonic() - started)
+
+
+def _high_water_kb(pid: int) -> int | None:
+    """The process's peak resident memory so far (kB, Linux ``VmHWM``), or None where it cannot be read."""
+    try:
+        with open(f"/proc/{pid}/status") as status:
+            for line in status:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1])
+    except (OSError, ValueError, IndexError):
+        pass
+    return None
+
+
+def _poll(child: subprocess.Popen):
+    """(returncode, rusage) once ``child`` has ended, else (None, None). Uses ``wait4`` where it exists."""
+    if not hasattr(os, "wait4"):
+        code = child.poll()
+        return code, None
+    pid, status, usage = os.wait4(child.pid, os.WNOHANG)
+    if pid == 0:
+        return None, None
+    child.returncode = os.waitstatus_to_exitcode(status)
+    return child.returncode, usage

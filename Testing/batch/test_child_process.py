@@ -1,0 +1,41 @@
+"""A case's child process: exit codes, the hard deadline, its own peak memory, and its thread settings."""
+
+from __future__ import annotations
+
+import sys
+import time
+
+from CTMRFusionLib.batch.child_process import child_environment, run_child
+
+
+def _python(code: str) -> list[str]:
+    return [sys.executable, "-c", code]
+
+
+def test_exit_code_and_output_reach_the_log(tmp_path):
+    log = tmp_path / "log.txt"
+    result = run_child(_python("import sys; print('hello'); sys.exit(3)"), log, threads=1, deadline=None)
+    assert result.returncode == 3 and not result.timed_out
+    assert "hello" in log.read_text()
+
+
+def test_peak_memory_is_the_childs_own(tmp_path):
+    """A child that touches 300 MB reports at least that; a small one far less (not the parent's peak)."""
+    big = run_child(_python("import numpy as np; a = np.ones(300 * 2**20 // 8)"), tmp_path / "a", 1, None)
+    small = run_child(_python("pass"), tmp_path / "b", 1, None)
+    assert big.peak_mb > 300 and small.peak_mb < 100, (big.peak_mb, small.peak_mb)
+
+
+def test_a_child_past_its_deadline_is_stopped(tmp_path):
+    started = time.monotonic()
+    result = run_child(_python("import time; time.sleep(60)"), tmp_path / "log", 1, deadline=time.monotonic() + 0.5)
+    assert result.timed_out and result.returncode != 0
+    assert time.monotonic() - started < 10
+
+
+def test_thread_settings_reach_the_child(tmp_path):
+    environment = child_environment(3)
+    assert environment["ITK_GLOBAL_DEFAULT_NUMBER_OF_THREADS"] == "3" and environment["OMP_NUM_THREADS"] == "3"
+    code = "import SimpleITK as s; print('threads', s.ProcessObject.GetGlobalDefaultNumberOfThreads())"
+    run_child(_python(code), tmp_path / "log", threads=3, deadline=None)
+    assert "threads 3" in (tmp_path / "log").read_text()

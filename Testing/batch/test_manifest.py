@@ -1,0 +1,95 @@
+"""The manifest is validated whole before any work: each defect exits 2 with one line naming the row."""
+
+from __future__ import annotations
+
+import pytest
+
+from CTMRFusionLib.batch.manifest import ManifestError, read_manifest
+from CTMRFusionLib.cli.main import main
+
+
+@pytest.fixture
+def files(tmp_path):
+    """Input files for the manifest's paths (validation checks that they exist; nothing reads them here)."""
+    for name in ("a_ct.nrrd", "a_mr.nrrd", "b_ct.nrrd", "b_mr.nrrd", "ct.csv", "mr.csv"):
+        (tmp_path / name).write_text("x")
+    (tmp_path / "dicom").mkdir()
+    return tmp_path
+
+
+def _manifest(folder, text):
+    path = folder / "cohort.csv"
+    path.write_text(text)
+    return path
+
+
+def test_a_good_manifest_resolves_paths_against_its_folder(files):
+    text = "id,ct,mr,ct_landmarks,mr_landmarks,preset,initializer\n"
+    text += "a,a_ct.nrrd,a_mr.nrrd,ct.csv,mr.csv,fast,moments\n"
+    text += f"b,{files / 'b_ct.nrrd'},dicom,,,,\n"
+    cases = read_manifest(_manifest(files, text))
+    assert [case.id for case in cases] == ["a", "b"]
+    assert cases[0].ct == str(files / "a_ct.nrrd") and cases[0].mr_landmarks == str(files / "mr.csv")
+    assert (cases[0].preset, cases[0].initializer) == ("fast", "moments")
+    assert cases[1].mr == str(files / "dicom") and cases[1].preset is None and cases[1].ct_landmarks is None
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("", "is empty"),
+        ("id,ct,mr\n", "no case"),
+        ("id,ct\na,a_ct.nrrd\n", "missing column(s) mr"),
+        ("id,ct,mr,weight\na,a_ct.nrrd,a_mr.nrrd,1\n", "unknown column(s) 'weight'"),
+        ("id,ct,mr,ct\na,a_ct.nrrd,a_mr.nrrd,b_ct.nrrd\n", "more than once"),
+        ("id,ct,mr\na,a_ct.nrrd,a_mr.nrrd\nA,b_ct.nrrd,b_mr.nrrd\n", "row 3: id 'A' repeats row 2"),
+        ("id,ct,mr\n../up,a_ct.nrrd,a_mr.nrrd\n", "cannot name a folder"),
+        ("id,ct,mr\n.hidden,a_ct.nrrd,a_mr.nrrd\n", "cannot name a folder"),
+        ("id,ct,mr\n,a_ct.nrrd,a_mr.nrrd\n", "empty id"),
+        ("id,ct,mr\na,a_ct.nrrd,missing.nrrd\n", "row 2: mr 'missing.nrrd' not found"),
+        ("id,ct,mr\na,a_ct.nrrd\n", "2 fields where the header has 3"),
+        ("id,ct,mr,ct_landmarks,mr_landmarks\na,a_ct.nrrd,a_mr.nrrd,ct.csv,\n", "both ct_landmarks and mr_landmarks"),
+        ("id,ct,mr,preset\na,a_ct.nrrd,a_mr.nrrd,turbo\n", "unknown preset 'turbo'"),
+        ("id,ct,mr,initializer\na,a_ct.nrrd,a_mr.nrrd,magic\n", "unknown initializer 'magic'"),
+    ],
+)
+def test_each_defect_is_named(files, text, message):
+    with pytest.raises(ManifestError, match=None) as error:
+        read_manifest(_manifest(files, text))
+    assert message in str(error.value)
+
+
+def test_a_bad_manifest_exits_2_before_any_work(files, capsys):
+    """No cluster starts and no output folder is created: the one-line reason comes first."""
+    out = files / "out"
+    manifest = _manifest(files, "id,ct,mr\na,a_ct.nrrd,a_mr.nrrd\nb,b_ct.nrrd,nowhere.nrrd\n")
+    assert main(["batch", "--manifest", str(manifest), "--out", str(out)]) == 2
+    error = capsys.readouterr().err.strip()
+    assert error.startswith("ctmrfusion: error:") and "nowhere.nrrd" in error and "\n" not in error
+    assert not out.exists()
+
+
+def test_outputs_that_would_replace_an_input_are_refused(files, capsys):
+    """An input inside DIR/<id>/ under an output's name, or the manifest as DIR/summary.csv, exits 2."""
+    case_folder = files / "out" / "a"
+    case_folder.mkdir(parents=True)
+    (case_folder / "report.json").write_text("x")
+    manifest = _manifest(files, "id,ct,mr\na,a_ct.nrrd,out/a/report.json\n")
+    assert main(["batch", "--manifest", str(manifest), "--out", str(files / "out")]) == 2
+    assert "would write into its mr" in capsys.readouterr().err
+    summary = files / "summary.csv"
+    summary.write_text("id,ct,mr\na,a_ct.nrrd,a_mr.nrrd\n")
+    assert main(["batch", "--manifest", str(summary), "--out", str(files)]) == 2
+    assert "where the batch writes its summary" in capsys.readouterr().err
+
+
+def test_bad_options_exit_2(files, capsys):
+    manifest = _manifest(files, "id,ct,mr\na,a_ct.nrrd,a_mr.nrrd\n")
+    (files / "taken").write_text("a file")
+    assert main(["batch", "--manifest", str(manifest), "--out", str(files / "taken")]) == 2
+    assert "is a file" in capsys.readouterr().err
+    assert main(["batch", "--manifest", str(manifest), "--out", str(files / "o"), "--case-timeout", "0"]) == 2
+    assert "--case-timeout must be positive" in capsys.readouterr().err
+    scheduler = ["--scheduler", "tcp://127.0.0.1:9", "--workers", "2"]
+    assert main(["batch", "--manifest", str(manifest), "--out", str(files / "o"), *scheduler]) == 2
+    assert "not with --scheduler" in capsys.readouterr().err

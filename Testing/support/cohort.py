@@ -1,0 +1,55 @@
+"""Small real cohorts for the batch tests: shared Harvard stacks written as files, with a manifest.
+
+One stack is moved by a known rigid header edit and given landmark files (CT body points and where the known
+move sends them), so its TRE after registration is the absolute error against the truth. A corrupt file makes a
+case that must fail alone.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import SimpleITK as sitk
+
+from support.atlas_stacks import atlas_stacks, body_points, moves
+from support.ground_truth import move_header
+
+#: (case id, Harvard case, move number): move 0 is the identity.
+COHORT = (("h2", "2", 0), ("h20", "20", 0), ("h28m", "28", 1))
+LANDMARK_CASE = "h28m"
+CORRUPT_CASE = "corrupt"
+
+
+def _write_landmarks(points: np.ndarray, path: Path) -> None:
+    lines = ["label,x,y,z"] + [f"P{i},{x:.4f},{y:.4f},{z:.4f}" for i, (x, y, z) in enumerate(points)]
+    path.write_text("\n".join(lines) + "\n")
+
+
+def write_cohort(folder: Path, with_corrupt: bool = True) -> Path:
+    """Write the cohort's images, landmarks and ``manifest.csv`` (relative paths) under ``folder``; return the
+    manifest's path."""
+    data = folder / "data"
+    data.mkdir(parents=True, exist_ok=True)
+    stacks = atlas_stacks()
+    rows = ["id,ct,mr,ct_landmarks,mr_landmarks"]
+    for case_id, harvard, move_number in COHORT:
+        ct, mr = stacks[harvard]
+        points = body_points(ct)
+        move = moves(harvard, points, move_number)[move_number]
+        sitk.WriteImage(ct, str(data / f"{case_id}_ct.nrrd"))
+        sitk.WriteImage(move_header(mr, move), str(data / f"{case_id}_mr.nrrd"))
+        landmarks = ","
+        if case_id == LANDMARK_CASE:
+            chosen = points[:: max(1, len(points) // 12)][:12]
+            moved = (np.c_[chosen, np.ones(len(chosen))] @ move.T)[:, :3]
+            _write_landmarks(chosen, data / f"{case_id}_ct.csv")
+            _write_landmarks(moved, data / f"{case_id}_mr.csv")
+            landmarks = f"data/{case_id}_ct.csv,data/{case_id}_mr.csv"
+        rows.append(f"{case_id},data/{case_id}_ct.nrrd,data/{case_id}_mr.nrrd,{landmarks}")
+    if with_corrupt:
+        (data / "corrupt_ct.nrrd").write_bytes(b"NRRD0004\nthis is not a header\n")
+        rows.append(f"{CORRUPT_CASE},data/corrupt_ct.nrrd,data/h2_mr.nrrd,,")
+    manifest = folder / "manifest.csv"
+    manifest.write_text("\n".join(rows) + "\n")
+    return manifest
