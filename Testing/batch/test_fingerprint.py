@@ -7,7 +7,8 @@ import shutil
 
 import SimpleITK as sitk
 
-from CTMRFusionLib.batch.fingerprint import case_fingerprint, companion_files, hash_input
+from CTMRFusionLib.batch.fingerprint import case_fingerprint, hash_input
+from CTMRFusionLib.io.companion_files import companion_files
 
 
 def _small_ct(sample):

@@ -91,7 +91,7 @@ def test_output_that_is_an_input_is_refused_and_the_input_kept(tmp_path, sample)
     copy = tmp_path / "mr.nrrd"
     copy.write_bytes(sample.mr.read_bytes())
     run = ctmrfusion("register", "--ct", sample.ct, "--mr", copy, "--transform", tmp_path / "t.tfm", "--volume", copy)
-    assert run.returncode == 2 and "is one of the inputs" in run.stderr
+    assert run.returncode == 2 and "would overwrite the input file" in run.stderr
     assert copy.read_bytes() == sample.mr.read_bytes()
 
 

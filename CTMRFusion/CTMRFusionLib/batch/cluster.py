@@ -12,6 +12,8 @@ from dataclasses import dataclass
 
 from CTMRFusionLib.core.errors import InvalidInputError
 
+#: Cores per case when the local cluster's size is not given.
+CORES_PER_CASE = 2
 #: How long to wait for an existing scheduler to answer, in seconds.
 CONNECT_TIMEOUT_S = 30
 #: A task whose worker dies is run again once (Dask's own rescheduling); then it fails with KilledWorker.
@@ -42,7 +44,12 @@ def available_cores() -> int:
 
 def start(scheduler: str | None = None, workers: int | None = None, threads_per_worker: int | None = None) -> Engine:
     """Connect to ``scheduler`` (an address such as ``tcp://host:8786``) or start a local cluster of ``workers``
-    processes with ``threads_per_worker`` task slots each (defaults: 1 thread, as many workers as cores)."""
+    processes with ``threads_per_worker`` task slots each.
+
+    Defaults: 1 slot per worker and one worker per :data:`CORES_PER_CASE` cores, so each case registers with
+    that many ITK threads. On 2 cores, 1 worker × 2 threads and 2 workers × 1 thread gave the same throughput
+    (docs/benchmarks.md, cohort throughput); the first needs half the memory.
+    """
     try:
         import dask  # noqa: PLC0415 - the batch engine is optional for the rest of the package
         from distributed import Client, LocalCluster  # noqa: PLC0415
@@ -56,7 +63,7 @@ def start(scheduler: str | None = None, workers: int | None = None, threads_per_
         except (OSError, TimeoutError, ValueError) as error:
             raise InvalidInputError(f"cannot reach the Dask scheduler at {scheduler}: {error}") from None
     threads_per_worker = threads_per_worker or 1
-    workers = workers or max(1, available_cores() // threads_per_worker)
+    workers = workers or max(1, available_cores() // (threads_per_worker * CORES_PER_CASE))
     if workers < 1 or threads_per_worker < 1:
         raise InvalidInputError("--workers and --threads-per-worker must be at least 1")
     with dask.config.set({"distributed.scheduler.allowed-failures": ALLOWED_FAILURES}):

@@ -16,12 +16,12 @@ from pathlib import Path
 
 from CTMRFusionLib.batch import cluster
 from CTMRFusionLib.batch.case_runner import RECORD, ROW_FIELDS, BatchSettings, outputs, run_case
-from CTMRFusionLib.batch.fingerprint import companion_files
 from CTMRFusionLib.batch.manifest import CaseSpec, ManifestError, read_manifest
 from CTMRFusionLib.batch.report_page import write_report_page
 from CTMRFusionLib.batch.summary import counts, write_summary
 from CTMRFusionLib.core.errors import InvalidInputError
 from CTMRFusionLib.fusion.pipeline import METHODS
+from CTMRFusionLib.io.companion_files import companion_files
 from CTMRFusionLib.registration.options import INTERPOLATORS, preset_names
 
 #: How often the progress line is refreshed while no case finishes, in seconds.

@@ -11,30 +11,9 @@ import hashlib
 import json
 from pathlib import Path
 
+from CTMRFusionLib.io.companion_files import companion_files
+
 CHUNK_BYTES = 1 << 20
-#: Header formats whose voxels live in a second file beside the header.
-_DATA_FILE_SUFFIXES = {".hdr": (".img", ".img.gz"), ".nhdr": (".raw", ".raw.gz")}
-
-
-def companion_files(path: Path) -> list[Path]:
-    """Files that the image file ``path`` depends on besides itself (MetaImage/NRRD data files, Analyze .img)."""
-    path = Path(path)
-    found = []
-    lower = path.name.lower()
-    if lower.endswith(".mhd") or lower.endswith(".nhdr"):
-        key = "elementdatafile" if lower.endswith(".mhd") else "data file"
-        separator = "=" if lower.endswith(".mhd") else ":"
-        for line in path.read_text(errors="replace").splitlines()[:200]:
-            name, _, value = line.partition(separator)
-            if name.strip().lower() in (key, "datafile") and value.strip() and value.strip().upper() != "LOCAL":
-                candidate = path.parent / value.strip()
-                if candidate.is_file():
-                    found.append(candidate)
-    for suffix, data_suffixes in _DATA_FILE_SUFFIXES.items():
-        if lower.endswith(suffix):
-            stem = path.name[: -len(suffix)]
-            found += [s for s in path.parent.iterdir() if s.name.lower() in {(stem + d).lower() for d in data_suffixes}]
-    return sorted(set(found))
 
 
 def _hash_file(digest, path: Path) -> None:

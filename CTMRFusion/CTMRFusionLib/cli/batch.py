@@ -51,7 +51,7 @@ def add_parser(commands) -> None:
     batch.add_argument("--manifest", required=True, help="CSV manifest: id,ct,mr[,ct_landmarks,mr_landmarks,…]")
     batch.add_argument("--out", required=True, help="output folder: DIR/<id>/ per case, summary, index.html")
     batch.add_argument("--scheduler", help="address of an existing Dask scheduler (default: start a local cluster)")
-    batch.add_argument("--workers", type=int, help="local cluster: worker processes (default: cores ÷ threads)")
+    batch.add_argument("--workers", type=int, help="local cluster: worker processes (default: cores ÷ 2)")
     batch.add_argument("--threads-per-worker", type=int, help="local cluster: cases at once per worker (default 1)")
     batch.add_argument("--preset", choices=preset_names(), default="default", help="registration preset")
     batch.add_argument("--fuse", choices=METHODS, help="also fuse each registered pair with this method")

@@ -7,8 +7,9 @@ import time
 
 from CTMRFusionLib.cli.terminal_progress import TerminalProgress
 from CTMRFusionLib.core.errors import InvalidInputError
-from CTMRFusionLib.fusion.pipeline import METHODS, fuse_images, load_model_for
-from CTMRFusionLib.io.images import check_output_path, read_image, write_image
+from CTMRFusionLib.fusion.pipeline import METHODS, check_fusion_inputs, fuse_images, load_model_for
+from CTMRFusionLib.io.images import read_image, write_image
+from CTMRFusionLib.io.output_paths import check_outputs
 
 FUSE_EPILOG = """\
 2D images (PNG, TIFF…) in give an 8-bit image of the same size out, on the same 0-255 scale. 3D volumes
@@ -43,12 +44,13 @@ def run(args) -> None:
         raise InvalidInputError("--model is only used with --method unet.")
     if args.batch_size < 1:
         raise InvalidInputError(f"--batch-size must be at least 1, got {args.batch_size}.")
-    check_output_path(args.output, [args.ct, args.mr, args.model])
+    check_outputs({"--output": args.output}, [args.ct, args.mr, args.model])
     ct, mr = read_image(args.ct, "CT"), read_image(args.mr, "MR")
+    check_fusion_inputs(ct, mr)  # before the model is loaded
     model = load_model_for(args.method, args.model, args.device, args.model_sha256)
     started = time.perf_counter()
     fused = fuse_images(ct, mr, args.method, model, batch_size=args.batch_size, progress=progress)
     write_image(fused, args.output)
     size = "×".join(str(s) for s in fused.GetSize())
-    where = f" on {model.device}" if model is not None else ""
+    where = f" on {model.device}, model SHA-256 {model.sha256}" if model is not None else ""
     print(f"Fused ({args.method}{where}) {size} in {time.perf_counter() - started:.1f} s → {args.output}")

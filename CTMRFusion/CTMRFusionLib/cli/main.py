@@ -2,14 +2,20 @@
 
 Each subcommand module has ``add_parser(commands)`` and ``run(args)``; :data:`COMMANDS` is the dispatch table.
 
-Exit codes: 0 success, 2 bad input (the one-line reason is printed), 130 interrupted, 1 unexpected error
-(``batch``: 1 also when some case failed).
+Exit codes: 0 success; 2 anticipated failure (bad input, unreadable or unwritable file, a check that fails: one
+line says which); 1 an unexpected error, i.e. a bug (the traceback and a request to report it), and for ``batch``
+also when some case failed; 130 interrupted (Ctrl-C); 143 terminated (SIGTERM). Outputs are written atomically,
+so none of these leaves a partial file.
 """
 
 from __future__ import annotations
 
 import argparse
+import signal
 import sys
+import threading
+import traceback
+import warnings
 
 from CTMRFusionLib import __version__
 from CTMRFusionLib.cli import batch, demo, fuse, register, snapshot, train_fusion, train_registration
@@ -37,14 +43,50 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+class Terminated(Exception):
+    """SIGTERM arrived: unwinding runs every cleanup (temporary output folders) before the exit."""
+
+
+def _terminate(signum, frame):
+    raise Terminated()
+
+
+def _show_warning(message, category, filename, lineno, file=None, line=None) -> None:
+    print(f"ctmrfusion: warning: {message}", file=sys.stderr)
+
+
+def _one_line(error: BaseException) -> str:
+    return " ".join(str(error).split()) or type(error).__name__
+
+
 def main(argv=None) -> int:
+    """Run one subcommand; return its exit code (see the module docstring)."""
     args = build_parser().parse_args(argv)
+    previous = (
+        signal.signal(signal.SIGTERM, _terminate) if threading.current_thread() is threading.main_thread() else None
+    )
+    previous_show, warnings.showwarning = warnings.showwarning, _show_warning
     try:
         code = COMMANDS[args.command].run(args)
-    except (InvalidInputError, LandmarkError, ValueError, FileNotFoundError) as error:
-        print(f"ctmrfusion: error: {error}", file=sys.stderr)
+    except (InvalidInputError, LandmarkError, ValueError, OSError) as error:
+        # Anticipated: bad input, unreadable or unwritable files (permissions, a full disk), parse errors.
+        print(f"ctmrfusion: error: {_one_line(error)}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print("ctmrfusion: interrupted; no output written.", file=sys.stderr)
         return 130
+    except Terminated:
+        print("ctmrfusion: terminated (SIGTERM); no partial output left.", file=sys.stderr)
+        return 143
+    except Exception:
+        traceback.print_exc()
+        print(
+            f"ctmrfusion {__version__}: unexpected error (a bug); please report it with the lines above.",
+            file=sys.stderr,
+        )
+        return 1
+    finally:
+        warnings.showwarning = previous_show
+        if previous is not None:
+            signal.signal(signal.SIGTERM, previous)
     return code or 0

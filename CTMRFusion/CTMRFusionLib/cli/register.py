@@ -19,8 +19,9 @@ from CTMRFusionLib.cli.terminal_progress import TerminalProgress
 from CTMRFusionLib.core.errors import InvalidInputError
 from CTMRFusionLib.imaging.resampling import resample_onto
 from CTMRFusionLib.io.atomic_files import write_text
-from CTMRFusionLib.io.images import check_output_path, read_image, read_transform, write_image, write_transform
+from CTMRFusionLib.io.images import SERIES_UID_KEY, read_image, read_transform, write_image, write_transform
 from CTMRFusionLib.io.landmark_files import LandmarkError, read_landmarks
+from CTMRFusionLib.io.output_paths import check_outputs
 from CTMRFusionLib.registration.options import INITIALIZERS, INTERPOLATORS, RegistrationOptions, preset_names
 from CTMRFusionLib.registration.rigid import register_rigid
 from CTMRFusionLib.registration.tre import match_landmarks, summary_line, target_registration_error
@@ -36,6 +37,13 @@ def add_arguments(parser) -> None:
     """The register command's arguments (also parsed by ``demo``, so both share the defaults)."""
     parser.add_argument("--ct", required=True, help="CT (fixed) image file or DICOM folder")
     parser.add_argument("--mr", required=True, help="MR (moving) image file or DICOM folder")
+    parser.add_argument(
+        "--series",
+        action="append",
+        default=[],
+        metavar="UID",
+        help="DICOM series instance UID to read from a folder holding several (repeat for CT and MR)",
+    )
     parser.add_argument("--transform", required=True, help="output ITK transform (.h5/.tfm), CT→MR points, LPS")
     parser.add_argument("--volume", help="output: MR resampled on the CT grid (e.g. .nrrd, .nii.gz)")
     parser.add_argument("--report", help="output JSON report: parameters, metric, iterations, timings, TRE")
@@ -101,17 +109,15 @@ def run_registration(args) -> dict:
         args.initial_transform,
         args.deep_model,
     ]
-    outputs = [p for p in (args.transform, args.volume, args.report) if p]
-    for output in outputs:
-        check_output_path(output, inputs)
+    check_outputs({"--transform": args.transform, "--volume": args.volume, "--report": args.report}, inputs)
     if bool(args.ct_landmarks) != bool(args.mr_landmarks):
         raise LandmarkError("Give both --ct-landmarks and --mr-landmarks, or neither.")
     options = _options(args)
     progress = TerminalProgress(quiet=args.quiet)
 
     started = time.perf_counter()
-    ct = read_image(args.ct, "CT")
-    mr = read_image(args.mr, "MR")
+    ct = read_image(args.ct, "CT", args.series)
+    mr = read_image(args.mr, "MR", args.series)
     ct_mask = read_image(args.ct_mask, "CT mask") if args.ct_mask else None
     mr_mask = read_image(args.mr_mask, "MR mask") if args.mr_mask else None
     landmarks = None
@@ -124,7 +130,15 @@ def run_registration(args) -> dict:
     result = register_rigid(ct, mr, options, ct_mask, mr_mask, initial, progress=progress)
     report = {
         "ctmrfusion_version": __version__,
-        "inputs": {"ct": str(args.ct), "mr": str(args.mr)},
+        "inputs": {
+            "ct": str(args.ct),
+            "mr": str(args.mr),
+            **{
+                f"{role}_series_uid": image.GetMetaData(SERIES_UID_KEY)
+                for role, image in (("ct", ct), ("mr", mr))
+                if image.HasMetaDataKey(SERIES_UID_KEY)
+            },
+        },
         "transform_convention": "ITK, LPS mm, maps CT (fixed) points to MR (moving) points",
         "options": options.to_dict(),
         # Results are bit-identical for the same inputs, options and thread count (docs/registration.md).

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import SimpleITK as sitk
 
 from CTMRFusionLib.core.checks import check_volume
 from CTMRFusionLib.core.errors import InvalidInputError
 from CTMRFusionLib.imaging.resampling import resample_onto
-from CTMRFusionLib.io.images import read_image
+from CTMRFusionLib.io.images import read_image, read_transform
+from CTMRFusionLib.io.output_paths import check_outputs
 
 
 def add_parser(commands) -> None:
@@ -40,9 +43,15 @@ def render_snapshots(ct, mr, transform, out_dir, opacity=0.5, square_mm=20.0) ->
 def run(args) -> None:
     if not 0.0 <= args.opacity <= 1.0:
         raise InvalidInputError(f"--opacity must be between 0 and 1, got {args.opacity}.")
+    out = Path(args.out)
+    if out.exists() and not out.is_dir():
+        raise InvalidInputError(f"--out {out} is a file; give a folder for the PNGs")
+    check_outputs({"--out": out / "blend_axial.png"}, [args.ct, args.mr, args.transform])
+    if not args.square_mm > 0:
+        raise InvalidInputError(f"--square-mm must be positive, got {args.square_mm}.")
     ct, mr = read_image(args.ct, "CT"), read_image(args.mr, "MR")
     check_volume(ct, "CT")
     check_volume(mr, "MR")
-    transform = sitk.ReadTransform(args.transform) if args.transform else sitk.Transform()
+    transform = read_transform(args.transform) if args.transform else sitk.Transform()
     for name, path in render_snapshots(ct, mr, transform, args.out, args.opacity, args.square_mm).items():
         print(f"{name}: {path}")

@@ -8,7 +8,7 @@ from pathlib import Path
 
 from CTMRFusionLib.core.errors import InvalidInputError
 from CTMRFusionLib.datasets.atlas_slices import VALIDATION_CASES
-from CTMRFusionLib.io.images import check_output_path
+from CTMRFusionLib.io.output_paths import check_outputs
 
 
 def add_parser(commands) -> None:
@@ -74,7 +74,7 @@ def run(args) -> None:
         flip_average=args.flip_average,
     )
     if args.export:
-        check_output_path(args.export, [])
+        check_outputs({"--export": args.export}, [])
     history = train(config, show_progress=not args.quiet, resume=args.resume)
     if args.export:
         digest = export_best(Path(args.out), Path(args.export), history)

@@ -7,7 +7,7 @@ from pathlib import Path
 from CTMRFusionLib.core.errors import InvalidInputError
 from CTMRFusionLib.datasets.atlas_slices import VALIDATION_CASES
 from CTMRFusionLib.deep_registration.grid import FEATURES
-from CTMRFusionLib.io.images import check_output_path
+from CTMRFusionLib.io.output_paths import check_outputs
 
 
 def add_parser(commands) -> None:
@@ -96,7 +96,7 @@ def run(args) -> None:
         stop_after=args.stop_after,
     )
     if args.export:
-        check_output_path(args.export, [])
+        check_outputs({"--export": args.export}, [])
     history = train(config, show_progress=not args.quiet, resume=args.resume)
     if args.export and (Path(args.out) / "final.pt").is_file():
         digest = export_final(Path(args.out), Path(args.export), history)

@@ -89,17 +89,9 @@ def _is_2d(image: sitk.Image) -> bool:
     return image.GetDimension() == 2 or (image.GetDimension() == 3 and image.GetSize()[2] == 1)
 
 
-def fuse_images(
-    ct: sitk.Image,
-    mr: sitk.Image,
-    method: str = "unet",
-    model=None,
-    normalization: NormalizationOptions = DEFAULT_NORMALIZATION,
-    batch_size: int = 8,
-    progress: ProgressCallback | None = None,
-    cancel: CancelToken | None = None,
-) -> sitk.Image:
-    """Fused image of a CT/MR pair (see the module docstring for 2D and 3D rules)."""
+def check_fusion_inputs(ct: sitk.Image, mr: sitk.Image) -> None:
+    """Refuse a pair that cannot be fused (before any model is loaded): 2D with 3D, 2D pairs of different
+    sizes, and 3D volumes that fail :func:`~CTMRFusionLib.core.checks.check_volume`."""
     if _is_2d(ct) != _is_2d(mr):
         raise InvalidInputError(
             f"CT is {'2D' if _is_2d(ct) else '3D'} and MR is {'2D' if _is_2d(mr) else '3D'}; "
@@ -111,15 +103,45 @@ def fuse_images(
                 f"CT is {ct.GetSize()[0]}×{ct.GetSize()[1]} pixels and MR is "
                 f"{mr.GetSize()[0]}×{mr.GetSize()[1]}: 2D pairs must have the same size."
             )
+    else:
+        check_volume(ct, "CT")
+        check_volume(mr, "MR")
+
+
+def fuse_images(
+    ct: sitk.Image,
+    mr: sitk.Image,
+    method: str = "unet",
+    model=None,
+    normalization: NormalizationOptions = DEFAULT_NORMALIZATION,
+    batch_size: int = 8,
+    progress: ProgressCallback | None = None,
+    cancel: CancelToken | None = None,
+) -> sitk.Image:
+    """Fused image of a CT/MR pair (see the module docstring for 2D and 3D rules)."""
+    check_fusion_inputs(ct, mr)
+    if _is_2d(ct):
         a = _grey_2d(ct, "CT").reshape(1, ct.GetSize()[1], ct.GetSize()[0])
         b = _grey_2d(mr, "MR").reshape(a.shape)
-        fused = fuse_stacks(a, b, method, model, batch_size, progress, cancel)
+        fused = check_fused(fuse_stacks(a, b, method, model, batch_size, progress, cancel), method)
         out = sitk.GetImageFromArray(np.clip(np.rint(fused), 0, 255).astype(np.uint8).reshape(ct.GetSize()[::-1]))
         _copy_geometry(out, ct)
         return out
 
     a, b = volumes_on_fusion_scale(ct, mr, normalization, progress)
-    return volume_like(fuse_stacks(a, b, method, model, batch_size, progress, cancel), ct)
+    return volume_like(check_fused(fuse_stacks(a, b, method, model, batch_size, progress, cancel), method), ct)
+
+
+def check_fused(fused: np.ndarray, method: str) -> np.ndarray:
+    """``fused``, or :class:`InvalidInputError` when it is degenerate: NaN/infinite values, or one constant value
+    although the inputs are not constant (e.g. a model file with zeroed weights)."""
+    if not np.all(np.isfinite(fused)):
+        raise InvalidInputError(f"The {method} fusion gave NaN or infinite values: the model is broken.")
+    if fused.size and float(fused.max()) == float(fused.min()):
+        raise InvalidInputError(
+            f"The {method} fusion gave a constant image (every value {float(fused.min()):g}): the model is broken."
+        )
+    return fused
 
 
 def volumes_on_fusion_scale(

@@ -19,6 +19,8 @@ def write_atomically(path, write) -> None:
     other by name (Analyze .hdr/.img, MetaImage .mhd/.raw) stay consistent.
     """
     path = Path(path)
+    if str(path.parent):
+        path.parent.mkdir(parents=True, exist_ok=True)
     folder = Path(tempfile.mkdtemp(prefix=".ctmrfusion-", dir=str(path.parent or ".")))
     try:
         write(str(folder / path.name))

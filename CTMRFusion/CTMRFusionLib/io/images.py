@@ -2,7 +2,7 @@
 
 Inputs: anything SimpleITK reads (NRRD, NIfTI, MHA/MHD, Analyze .hdr/.img, single DICOM files…) and DICOM
 series folders. Outputs are written into a temporary folder first and then moved into place, so a failed run
-leaves no half-written file, and an output path that is one of the inputs is refused.
+leaves no half-written file (output paths are checked beforehand by :mod:`.output_paths`).
 """
 
 from __future__ import annotations
@@ -14,24 +14,31 @@ import SimpleITK as sitk
 
 from CTMRFusionLib.core.errors import InvalidInputError
 from CTMRFusionLib.io.atomic_files import write_atomically
+from CTMRFusionLib.io.dicom_series import choose_series
+
+#: Metadata key of an image read from a DICOM folder: the series instance UID that was read.
+SERIES_UID_KEY = "ctmrfusion_series_uid"
 
 
-def read_image(path, role: str = "image") -> sitk.Image:
-    """Read an image file or a DICOM series folder (the series with the most files); ``role`` names it."""
+def read_image(path, role: str = "image", series=()) -> sitk.Image:
+    """Read an image file or a DICOM series folder; ``role`` ("CT", "MR", …) names it in errors.
+
+    From a folder with several series, the series is chosen by :func:`~CTMRFusionLib.io.dicom_series.choose_series`
+    (``series``: UIDs the user named); its UID is kept in the image's metadata under :data:`SERIES_UID_KEY`.
+    """
     path = Path(path)
     if not path.exists():
         raise InvalidInputError(f"{role} not found: {path}")
     if path.is_dir():
+        chosen = choose_series(path, role, series)
         reader = sitk.ImageSeriesReader()
-        series = reader.GetGDCMSeriesIDs(str(path))
-        if not series:
-            raise InvalidInputError(f"{role}: no DICOM series in folder {path}")
-        files = max((reader.GetGDCMSeriesFileNames(str(path), sid) for sid in series), key=len)
-        reader.SetFileNames(files)
+        reader.SetFileNames(chosen.files)
         try:
-            return reader.Execute()
+            image = reader.Execute()
         except RuntimeError as error:
             raise InvalidInputError(f"{role}: cannot read the DICOM series in {path}: {_first_line(error)}") from error
+        image.SetMetaData(SERIES_UID_KEY, chosen.uid)
+        return image
     try:
         return sitk.ReadImage(str(path))
     except RuntimeError as error:
@@ -57,27 +64,22 @@ def _first_line(error: Exception) -> str:
     return (meaningful or lines or ["unknown error"])[-1][:200]
 
 
-def check_output_path(output, inputs) -> Path:
-    """The output path, refused if it is one of the input paths (it would destroy the user's file)."""
-    output = Path(output)
-    for item in inputs:
-        if item is not None and Path(item).exists() and output.exists() and output.resolve() == Path(item).resolve():
-            raise InvalidInputError(f"Output {output} is one of the inputs; choose another file name.")
-    if output.parent and not output.parent.exists():
-        output.parent.mkdir(parents=True, exist_ok=True)
-    return output
-
-
 def write_image(image: sitk.Image, path) -> None:
     """Write ``image`` atomically (compressed where the format allows)."""
     path = Path(path)
-    write_atomically(path, lambda name: sitk.WriteImage(image, name, True))
+    try:
+        write_atomically(path, lambda name: sitk.WriteImage(image, name, True))
+    except RuntimeError as error:
+        raise InvalidInputError(f"cannot write {path}: {_first_line(error)}") from None
 
 
 def write_transform(transform: sitk.Transform, path) -> None:
     """Write an ITK transform file (.tfm, .txt or .h5) atomically."""
     path = Path(path)
-    write_atomically(path, lambda name: sitk.WriteTransform(transform, name))
+    try:
+        write_atomically(path, lambda name: sitk.WriteTransform(transform, name))
+    except RuntimeError as error:
+        raise InvalidInputError(f"cannot write {path}: {_first_line(error)}") from None
 
 
 def read_transform(path) -> sitk.Transform:

@@ -50,15 +50,23 @@ def _coordinate_flip(system: str) -> bool:
 
 def _read_markups_json(path: Path) -> LandmarkSet:
     document = json.loads(path.read_text())
+    if not isinstance(document, dict):
+        raise LandmarkError(f"{path.name}: a Slicer markups file is a JSON object, not a {type(document).__name__}.")
     markups = document.get("markups") or []
-    if not markups:
-        raise LandmarkError(f"{path.name}: no markups in the file.")
+    if not isinstance(markups, list) or not markups or not isinstance(markups[0], dict):
+        raise LandmarkError(f"{path.name}: no markups list in the file.")
     markup = markups[0]
     flip = _coordinate_flip(markup.get("coordinateSystem", "LPS"))
+    control_points = markup.get("controlPoints")
+    if not isinstance(control_points, list):
+        raise LandmarkError(f"{path.name}: 'controlPoints' is not a list of points.")
     labels, points = [], []
-    for number, point in enumerate(markup.get("controlPoints", []), start=1):
-        labels.append(point.get("label") or str(number))
-        points.append(point["position"])
+    for number, point in enumerate(control_points, start=1):
+        position = point.get("position") if isinstance(point, dict) else None
+        if not isinstance(position, list) or len(position) != 3:
+            raise LandmarkError(f"{path.name}: control point {number} has no 3-number 'position'.")
+        labels.append(str(point.get("label") or number))
+        points.append(position)
     points = np.array(points, dtype=float).reshape(-1, 3)
     return LandmarkSet(labels, frames.ras_to_lps_points(points) if flip else points)
 
@@ -75,6 +83,8 @@ def _read_fcsv(path: Path) -> LandmarkSet:
             if not line.strip():
                 continue
             fields = next(csv.reader([line]))
+            if len(fields) < 4:
+                raise LandmarkError(f"{path.name}: row {fields[0]!r} has {len(fields)} fields; id,x,y,z are needed.")
             points.append([float(v) for v in fields[1:4]])
             labels.append(fields[11] if len(fields) > 11 and fields[11] else fields[0])
     points = np.array(points, dtype=float).reshape(-1, 3)
@@ -91,6 +101,9 @@ def _read_csv(path: Path, coordinate_system: str) -> LandmarkSet:
     missing = [axis for axis in ("x", "y", "z") if axis not in keys]
     if missing:
         raise LandmarkError(f"{path.name}: needs columns x, y, z (missing {', '.join(missing)}).")
+    short = [n for n, row in enumerate(rows, start=2) if any(row[keys[a]] in (None, "") for a in ("x", "y", "z"))]
+    if short:
+        raise LandmarkError(f"{path.name}: row {short[0]} lacks a coordinate (x, y and z are needed).")
     label_key = keys.get("label") or keys.get("id") or keys.get("name")
     labels = [row[label_key] if label_key else str(n) for n, row in enumerate(rows, start=1)]
     try:
@@ -110,13 +123,18 @@ def read_landmarks(path, csv_coordinate_system: str = "LPS") -> LandmarkSet:
     if not path.is_file():
         raise LandmarkError(f"Landmark file not found: {path}")
     name = path.name.lower()
+    readers = {".json": _read_markups_json, ".fcsv": _read_fcsv}
+    reader = next((r for suffix, r in readers.items() if name.endswith(suffix)), None)
+    if reader is None and (name.endswith(".csv") or name.endswith(".txt")):
+        reader = lambda p: _read_csv(p, csv_coordinate_system)  # noqa: E731
+    if reader is None:
+        raise LandmarkError(f"{path.name}: unknown landmark format (use .mrk.json, .fcsv or .csv).")
     try:
-        if name.endswith(".json"):
-            return _read_markups_json(path)
-        if name.endswith(".fcsv"):
-            return _read_fcsv(path)
-        if name.endswith(".csv") or name.endswith(".txt"):
-            return _read_csv(path, csv_coordinate_system)
-    except (KeyError, IndexError, json.JSONDecodeError, UnicodeDecodeError) as error:
-        raise LandmarkError(f"{path.name}: unreadable landmark file ({error}).") from error
-    raise LandmarkError(f"{path.name}: unknown landmark format (use .mrk.json, .fcsv or .csv).")
+        landmarks = reader(path)
+    except LandmarkError:
+        raise
+    except (KeyError, IndexError, TypeError, ValueError, AttributeError, OSError, UnicodeDecodeError) as error:
+        raise LandmarkError(f"{path.name}: unreadable landmark file ({type(error).__name__}: {error}).") from None
+    if len(landmarks) == 0:
+        raise LandmarkError(f"{path.name}: the file holds no landmark.")
+    return landmarks

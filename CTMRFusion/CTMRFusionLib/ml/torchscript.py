@@ -99,7 +99,7 @@ def load_checked(path: Path, label: str, kind: str, expected_sha256: str | None,
     if not path.is_file():
         raise InvalidInputError(f"{label} not found at {path}.")
     digest = sha256_of(path)
-    if expected_sha256 and digest != expected_sha256:
+    if expected_sha256 and digest != expected_sha256.strip().lower():
         raise InvalidInputError(
             f"{label} is corrupted or altered: SHA-256 {digest} differs from the expected "
             f"{expected_sha256}. Reinstall the extension (or restore the file)."

@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import os
+import pickle
 import platform
 import random
 import sys
 
 import numpy as np
 import torch
+
+from CTMRFusionLib.core.errors import InvalidInputError
 
 
 def seed_everything(seed: int) -> torch.Generator:
@@ -53,10 +56,24 @@ def save_checkpoint(path, model, optimizer, scheduler, generator: torch.Generato
     )
 
 
+def load_plain(path, what: str) -> dict:
+    """A file saved by ``torch.save`` holding only tensors and plain containers, loaded without running code
+    (``weights_only=True``); a file that needs more (a pickled object: possibly a planted payload) or is not a
+    torch file is refused with :class:`InvalidInputError`."""
+    try:
+        state = torch.load(path, map_location="cpu", weights_only=True)
+    except (pickle.UnpicklingError, RuntimeError, EOFError, ValueError, AttributeError) as error:
+        reason = " ".join(str(error).split())[:160]
+        raise InvalidInputError(f"{what} {path}: refused, not plain saved tensors ({reason})") from None
+    if not isinstance(state, dict):
+        raise InvalidInputError(f"{what} {path}: refused, expected a dictionary of tensors")
+    return state
+
+
 def load_checkpoint(path, model, optimizer, scheduler, generator: torch.Generator) -> dict:
     """Restore what :func:`save_checkpoint` wrote into the given objects; returns the checkpoint (its
     progress entries)."""
-    state = torch.load(path, weights_only=True)
+    state = load_plain(path, "checkpoint")
     model.load_state_dict(state["model"])
     optimizer.load_state_dict(state["optimizer"])
     scheduler.load_state_dict(state["scheduler"])

@@ -7,6 +7,7 @@ registration result.
 
 from __future__ import annotations
 
+import warnings
 from dataclasses import dataclass
 
 import numpy as np
@@ -20,8 +21,8 @@ def match_landmarks(
 ) -> tuple[list[str], np.ndarray, np.ndarray]:
     """Pair fixed (CT) and moving (MR) landmarks by ``label`` or by ``order``: (labels, fixed, moving).
 
-    By label, only labels present in both sets are paired (at least one is needed); labels must be
-    unique. By order, both sets need the same number of points.
+    By label, only labels present in both sets are paired (at least one is needed) and a warning names the
+    points left without a partner; labels must be unique. By order, both sets need the same number of points.
     """
     if by == "order":
         if len(fixed) != len(moving):
@@ -39,6 +40,12 @@ def match_landmarks(
     common = [label for label in fixed.labels if label in moving_index]
     if not common:
         raise LandmarkError("No landmark label appears in both the CT and the MR set.")
+    unpaired = [f"CT {label}" for label in fixed.labels if label not in moving_index]
+    unpaired += [f"MR {label}" for label in moving.labels if label not in set(fixed.labels)]
+    if unpaired:
+        shown = ", ".join(unpaired[:10]) + (f" and {len(unpaired) - 10} more" if len(unpaired) > 10 else "")
+        message = f"{len(unpaired)} landmark(s) have no partner with the same label and are left out: {shown}"
+        warnings.warn(message, UserWarning, stacklevel=1)  # one location: shown once however often pairs are made
     fixed_index = {label: n for n, label in enumerate(fixed.labels)}
     return (
         common,
