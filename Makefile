@@ -40,3 +40,4 @@ benchmark: $(BENCH)/.installed $(STAMP)
 	PYTHONPATH=Testing $(BENCH)/bin/python Testing/benchmarks/benchmark_atlas_stacks.py
 	PYTHONPATH=Testing $(VENV)/bin/python Testing/benchmarks/benchmark_fusion.py
 	PYTHONPATH=Testing $(VENV)/bin/python Testing/benchmarks/benchmark_capture_range.py
+	PYTHONPATH=Testing $(VENV)/bin/python Testing/benchmarks/benchmark_batch.py --markdown Testing/benchmarks/results/batch.md

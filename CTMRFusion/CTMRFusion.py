@@ -6,9 +6,12 @@ and shows results.
 """
 
 import importlib.util
+import json
 import os
+import time
 from typing import Annotated
 
+import qt
 import slicer
 import vtk
 from slicer.parameterNodeWrapper import Choice, WithinRange, parameterNodeWrapper
@@ -20,13 +23,14 @@ from slicer.ScriptedLoadableModule import (
 )
 from slicer.util import VTKObservationMixin
 
-from CTMRFusionLib.core.progress import Cancelled, CancelToken
+from CTMRFusionLib.core.progress import Cancelled, CancelToken, ProgressEvent
 from CTMRFusionLib.io.sample_data import ATTRIBUTION, CHECKSUMS, demo_pair
 from CTMRFusionLib.ml.torchscript import TORCH_REQUIREMENT, torch_is_usable
 from CTMRFusionLib.mrml import display
 from CTMRFusionLib.mrml.logic import CTMRFusionLogic as FusionLogic
 from CTMRFusionLib.mrml.logic import FusionOptions
 from CTMRFusionLib.mrml.panel_fields import CHOICES, RANGES, preset_values, registration_options
+from CTMRFusionLib.mrml.registration_job import RegistrationJob
 from CTMRFusionLib.mrml.tables import tre_table_node
 from CTMRFusionLib.registration.tre import summary_line
 
@@ -105,6 +109,9 @@ class CTMRFusionWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
         self._parameterNodeGuiTag = None
         self._cancelToken = None
         self._running = None  # "register" or "fuse" while a job runs
+        self._job = None  # the registration's worker process (RegistrationJob) while it runs
+        self._jobTimer = None
+        self._lastLogged = None
         self._shownPreset = None  # the preset whose values the advanced fields were last set from
 
     def setup(self):
@@ -124,6 +131,8 @@ class CTMRFusionWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
         self.initializeParameterNode()
 
     def cleanup(self):
+        if self._job is not None:
+            self._job.cancel()
         self.removeObservers()
 
     def enter(self):
@@ -178,8 +187,17 @@ class CTMRFusionWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
             not running and p and p.ctVolume and (p.outputVolume or p.mrVolume)
         )
         self.ui.fuseButton.text = "Cancel" if self._running == "fuse" else "Fuse"
-        self.ui.computeTreButton.enabled = bool(p and p.ctLandmarks and p.mrLandmarks)
-        self.ui.applyDisplayButton.enabled = bool(p and p.ctVolume and (p.outputVolume or p.mrVolume))
+        self.ui.computeTreButton.enabled = bool(p and p.ctLandmarks and p.mrLandmarks) and not running
+        self.ui.applyDisplayButton.enabled = bool(p and p.ctVolume and (p.outputVolume or p.mrVolume)) and not running
+        # Inputs, options and outputs stay as they were while a job uses them.
+        for name in (
+            "inputsCollapsibleButton",
+            "outputsCollapsibleButton",
+            "advancedGroupBox",
+            "preset",
+            "interpolator",
+        ):
+            getattr(self.ui, name).enabled = not running
 
     def _options(self):
         """The chosen preset's options; the advanced fields override it only where the user changed them."""
@@ -188,11 +206,12 @@ class CTMRFusionWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
                     "iterations": p.iterations}  # fmt: skip
         return registration_options(p.preset, p.interpolator, p.initializer, advanced)
 
-    def _onProgress(self, event):
+    def _onProgress(self, event, processEvents: bool = True):
         self.ui.progressBar.value = int(100 * event.fraction)
         metric = "" if event.metric != event.metric else f", MI {event.metric:.4f}"
         self.ui.statusLabel.text = f"{event.stage}: {event.message}{metric}"
-        slicer.app.processEvents()  # keeps the Cancel button responsive
+        if processEvents:
+            slicer.app.processEvents()  # in-process work (fusion): keeps the Cancel button responsive
 
     def _runJob(self, job: str, failureMessage: str, work) -> None:
         """Run ``work(cancelToken)`` as the panel's one cancellable job ("register" or "fuse"): its button
@@ -213,36 +232,73 @@ class CTMRFusionWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
             self._updateButtons()
 
     def onRegisterButton(self):
-        if (
-            self._cancelToken is None
-            and self._parameterNode.initializer == "deep"
-            and not self._torchAvailable("The deep initializer")
-        ):
+        """Start the registration in a worker process (the GUI stays responsive); pressed again, cancel it."""
+        if self._job is not None:
+            self._job.cancel()
+            self._endJob("Cancelled; nothing was changed.")
             return
-        self._runJob("register", "Registration failed.", self._register)
-
-    def _register(self, cancelToken):
+        if self._parameterNode.initializer == "deep" and not self._torchAvailable("The deep initializer"):
+            return
         p = self._parameterNode
-        result = self.logic.registerVolumes(
-            ctVolumeNode=p.ctVolume,
-            mrVolumeNode=p.mrVolume,
-            outputTransformNode=p.outputTransform,
-            outputVolumeNode=p.outputVolume,
-            options=self._options(),
-            ctMaskNode=p.ctMask,
-            mrMaskNode=p.mrMask,
-            ctLandmarksNode=p.ctLandmarks,
-            mrLandmarksNode=p.mrLandmarks,
-            progress=self._onProgress,
-            cancel=cancelToken,
-        )
-        p.outputTransform, p.outputVolume = result.transformNode, result.volumeNode
-        self.ui.statusLabel.text = (
-            f"Done in {result.registration.elapsed_seconds:.1f} s, MI {result.registration.metric:.4f}"
-        )
-        if result.tre is not None:
-            self._showTre(result.tre)
-        display.set_mode("blend", p.ctVolume, result.volumeNode, p.opacity)
+        with slicer.util.tryWithErrorDisplay("Registration could not start.", waitCursor=True):
+            self._job = RegistrationJob(
+                self.logic,
+                p.ctVolume,
+                p.mrVolume,
+                self._options(),
+                ctMaskNode=p.ctMask,
+                mrMaskNode=p.mrMask,
+                ctLandmarksNode=p.ctLandmarks,
+                mrLandmarksNode=p.mrLandmarks,
+                outputTransformNode=p.outputTransform,
+                outputVolumeNode=p.outputVolume,
+            ).start()
+        if self._job is None:
+            return
+        self._running, self._lastLogged = "register", None
+        self.ui.logTextEdit.clear()
+        self.ui.statusLabel.text = "Registering in a worker process…"
+        self._updateButtons()
+        self._jobTimer = qt.QTimer()
+        self._jobTimer.setInterval(100)
+        self._jobTimer.connect("timeout()", self._pollJob)
+        self._jobTimer.start()
+
+    def _pollJob(self):
+        """Show the worker's progress and log; when it has ended, store its result (or show why it failed)."""
+        job = self._job
+        for item in job.poll():
+            if isinstance(item, ProgressEvent):
+                self._onProgress(item, processEvents=False)
+                if item.message and item.message != self._lastLogged:  # a new stage or level
+                    self._lastLogged = item.message
+                    self.ui.logTextEdit.appendPlainText(f"{item.stage}: {item.message}")
+            else:
+                self.ui.logTextEdit.appendPlainText(item)
+        if job.running:
+            return
+        p = self._parameterNode
+        try:
+            with slicer.util.tryWithErrorDisplay("Registration failed.", waitCursor=True):
+                result = job.finish()
+                p.outputTransform, p.outputVolume = result.transformNode, result.volumeNode
+                report = result.report
+                self._endJob(f"Done in {report['elapsed_seconds']:.1f} s, MI {report['metric']:.4f}")
+                for number, level in enumerate(report.get("levels", []), start=1):  # the per-level MI trace
+                    self.ui.logTextEdit.appendPlainText(f"level {number}: {json.dumps(level)}")
+                if p.ctLandmarks and p.mrLandmarks:
+                    self._showTre(self.logic.computeTRE(p.ctLandmarks, p.mrLandmarks, result.transformNode))
+                display.set_mode("blend", p.ctVolume, result.volumeNode, p.opacity)
+        finally:
+            if self._job is not None:
+                self._endJob(self.ui.statusLabel.text)
+
+    def _endJob(self, status: str) -> None:
+        if self._jobTimer is not None:
+            self._jobTimer.stop()
+        self._job, self._jobTimer, self._running = None, None, None
+        self.ui.statusLabel.text = status
+        self._updateButtons()
 
     def onFuseButton(self):
         """Fuse the CT with the registered MR (the Outputs volume, else the MR as shown) into fusedVolume."""
@@ -411,7 +467,12 @@ class CTMRFusionTest(ScriptedLoadableModuleTest):
         self.assertEqual(widget.ui.preset.currentText, "fast")
         self.assertAlmostEqual(parameters.samplingPercentage, 0.05)  # the preset's value, shown in the panel
         self.assertTrue(widget.ui.registerButton.enabled)
-        widget.ui.registerButton.click()
+        widget.ui.registerButton.click()  # starts the worker process; the panel polls it from a timer
+        deadline = time.time() + 600
+        while widget._job is not None and time.time() < deadline:
+            slicer.app.processEvents()
+            time.sleep(0.05)
+        self.assertIsNone(widget._job)
         self.assertIsNotNone(parameters.outputTransform)
         self.assertIsNotNone(parameters.outputVolume)
         tre = widget.logic.computeTRE(ctPoints, mrPoints, parameters.outputTransform)

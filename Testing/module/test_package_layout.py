@@ -38,6 +38,17 @@ def test_extension_build_lists_every_library_file_and_resources_the_models_and_s
     assert "Resources/Models" in top and "Resources/SampleData" in top
 
 
+def test_models_and_sample_data_reach_the_build_tree_for_ctest():
+    """slicerMacroBuildScriptedModule puts the module in ${CMAKE_BINARY_DIR}/${Slicer_QTSCRIPTEDMODULES_LIB_DIR};
+    resources.resource_path looks in Resources/ beside the library: the self-test under the Extensions Index's
+    ctest (before installation) needs both folders copied there at configure time."""
+    top = (ROOT / "CMakeLists.txt").read_text()
+    copy = re.search(r"file\(COPY([^)]*)\)", top, re.S)
+    assert copy, "no file(COPY ...) of the resources into the build tree"
+    assert "Resources/SampleData" in copy.group(1) and "Resources/Models" in copy.group(1)
+    assert "${CMAKE_BINARY_DIR}/${Slicer_QTSCRIPTEDMODULES_LIB_DIR}/Resources" in copy.group(1)
+
+
 def test_subpackages_are_the_architecture_and_each_says_what_it_holds():
     packages = {path.parent.name for path in LIBRARY.glob("*/__init__.py")}
     assert packages == SUBPACKAGES

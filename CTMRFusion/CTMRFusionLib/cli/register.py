@@ -15,7 +15,7 @@ import time
 import SimpleITK as sitk
 
 from CTMRFusionLib import __version__
-from CTMRFusionLib.cli.terminal_progress import TerminalProgress
+from CTMRFusionLib.cli.terminal_progress import JsonProgress, TerminalProgress
 from CTMRFusionLib.core.errors import InvalidInputError
 from CTMRFusionLib.imaging.resampling import resample_onto
 from CTMRFusionLib.io.atomic_files import write_text
@@ -53,7 +53,18 @@ def add_arguments(parser) -> None:
         default="sinc",
         help="interpolator of the final resample (default: sinc = Hamming-windowed sinc)",
     )
-    parser.add_argument("--preset", choices=preset_names(), default="default", help="registration preset")
+    parser.add_argument(
+        "--preset",
+        default="default",
+        help=f"registration preset: {', '.join(preset_names())} (default: default), or a user preset JSON file",
+    )
+    parser.add_argument(
+        "--progress-format",
+        choices=("text", "json"),
+        default="text",
+        help="progress on stderr: text for people, or one JSON object per line (stage, fraction, message, "
+        "level, iteration, metric) for programs",
+    )
     parser.add_argument(
         "--initializer",
         choices=INITIALIZERS,
@@ -113,7 +124,7 @@ def run_registration(args) -> dict:
     if bool(args.ct_landmarks) != bool(args.mr_landmarks):
         raise LandmarkError("Give both --ct-landmarks and --mr-landmarks, or neither.")
     options = _options(args)
-    progress = TerminalProgress(quiet=args.quiet)
+    progress = JsonProgress() if args.progress_format == "json" else TerminalProgress(quiet=args.quiet)
 
     started = time.perf_counter()
     ct = read_image(args.ct, "CT", args.series)

@@ -1,7 +1,10 @@
-"""Progress of long commands on stderr: one rewritten line on a terminal, a line per 10 % in a log."""
+"""Progress of long commands on stderr: one rewritten line on a terminal, a line per 10 % in a log, or one JSON
+object per event for a program that runs the command (the Slicer panel's worker process)."""
 
 from __future__ import annotations
 
+import json
+import math
 import sys
 
 from CTMRFusionLib.core.progress import ProgressEvent
@@ -31,4 +34,24 @@ class TerminalProgress:
             if decile != self.last_decile:
                 self.last_decile = decile
                 self.stream.write(line + "\n")
+        self.stream.flush()
+
+
+class JsonProgress:
+    """Every progress event as one JSON line on ``stream``: ``{"stage", "fraction", "message", "level",
+    "iteration", "metric"}`` (metric null when not a number)."""
+
+    def __init__(self, stream=sys.stderr):
+        self.stream = stream
+
+    def __call__(self, event: ProgressEvent) -> None:
+        record = {
+            "stage": event.stage,
+            "fraction": event.fraction,
+            "message": event.message,
+            "level": event.level,
+            "iteration": event.iteration,
+            "metric": event.metric if math.isfinite(event.metric) else None,
+        }
+        self.stream.write(json.dumps(record) + "\n")
         self.stream.flush()

@@ -67,6 +67,16 @@ class RegisterVolumesResult:
         return self.registration.transform
 
 
+def check_registration_nodes(ctVolumeNode, mrVolumeNode, other_inputs=(), outputs=()) -> None:
+    """``ValueError`` unless both volumes are given and no output node is also an input node."""
+    if ctVolumeNode is None or mrVolumeNode is None:
+        raise ValueError("Select both a CT volume and an MR volume.")
+    inputs = {id(n) for n in (ctVolumeNode, mrVolumeNode, *other_inputs) if n is not None}
+    for output in outputs:
+        if output is not None and id(output) in inputs:
+            raise ValueError(f"Output node '{output.GetName()}' is also an input; choose a new node.")
+
+
 def _default_scene():
     import slicer  # noqa: PLC0415  (only needed inside Slicer, where it provides the application scene)
 
@@ -123,12 +133,9 @@ class CTMRFusionLogic:
         options = options or RegistrationOptions()
         if initializer is not None:
             options = options.replace(initializer=initializer)
-        inputs = {id(n) for n in (ctVolumeNode, mrVolumeNode, ctMaskNode, mrMaskNode) if n is not None}
-        for output in (outputTransformNode, outputVolumeNode):
-            if output is not None and id(output) in inputs:
-                raise ValueError(f"Output node '{output.GetName()}' is also an input; choose a new node.")
-        if ctVolumeNode is None or mrVolumeNode is None:
-            raise ValueError("Select both a CT volume and an MR volume.")
+        check_registration_nodes(
+            ctVolumeNode, mrVolumeNode, (ctMaskNode, mrMaskNode), (outputTransformNode, outputVolumeNode)
+        )
 
         ct = mrml_bridge.volume_node_to_sitk(ctVolumeNode)
         mr = mrml_bridge.volume_node_to_sitk(mrVolumeNode)
@@ -149,14 +156,25 @@ class CTMRFusionLogic:
         tre = target_registration_error(registration.transform, *landmarks) if landmarks else None
 
         # Everything succeeded: only now touch the scene.
+        outputTransformNode, outputVolumeNode = self.storeRegistration(
+            mrVolumeNode, registration.transform, resampled, outputTransformNode, outputVolumeNode
+        )
+        return RegisterVolumesResult(registration, outputTransformNode, outputVolumeNode, tre)
+
+    def storeRegistration(
+        self, mrVolumeNode, transform, resampled=None, outputTransformNode=None, outputVolumeNode=None
+    ):
+        """Put a finished registration into the scene: ``transform`` (CT→MR, LPS) into ``outputTransformNode``
+        (created, named after the MR, if None) and ``resampled`` (the MR on the CT grid, if given) into
+        ``outputVolumeNode`` (created if None). Returns (transform node, volume node or None)."""
         if outputTransformNode is None:
             outputTransformNode = self._new_node("vtkMRMLLinearTransformNode", f"{mrVolumeNode.GetName()} to CT")
-        mrml_bridge.set_transform_node_from_sitk(outputTransformNode, registration.transform)
+        mrml_bridge.set_transform_node_from_sitk(outputTransformNode, transform)
         if resampled is not None:
             if outputVolumeNode is None:
                 outputVolumeNode = self._new_node("vtkMRMLScalarVolumeNode", f"{mrVolumeNode.GetName()} registered")
             mrml_bridge.update_volume_node_from_sitk(outputVolumeNode, resampled)
-        return RegisterVolumesResult(registration, outputTransformNode, outputVolumeNode, tre)
+        return outputTransformNode, outputVolumeNode
 
     def fuseVolumes(
         self,

@@ -7,6 +7,8 @@ import json
 from dataclasses import dataclass
 from pathlib import Path
 
+from CTMRFusionLib.io.atomic_files import write_text
+
 PRESETS_DIR = Path(__file__).resolve().parent / "presets"
 
 INITIALIZERS = ("search", "deep", "moments", "geometry", "identity")
@@ -156,13 +158,41 @@ class RegistrationOptions:
 
     @classmethod
     def from_preset(cls, name: str) -> RegistrationOptions:
-        """Options of a preset in ``presets/<name>.json`` (in this package) (defaults for keys it does not set)."""
+        """Options of a bundled preset (``presets/<name>.json`` in this package) or of a user preset file
+        (a path ending in ``.json``, see :func:`write_preset_file`); defaults for the keys it does not set."""
+        if str(name).lower().endswith(".json") and name not in preset_names():
+            return read_preset_file(name)
         path = PRESETS_DIR / f"{name}.json"
         if not path.is_file():
-            raise ValueError(f"Unknown preset '{name}'; available: {', '.join(preset_names())}.")
+            raise ValueError(f"Unknown preset '{name}'; available: {', '.join(preset_names())}, or a .json file.")
         return cls.from_dict(json.loads(path.read_text())["options"])
 
 
 def preset_names() -> list[str]:
     """Names of the bundled presets."""
     return sorted(p.stem for p in PRESETS_DIR.glob("*.json"))
+
+
+def read_preset_file(path) -> RegistrationOptions:
+    """A user preset: a JSON file ``{"description": ..., "options": {name: value}}`` as :func:`write_preset_file`
+    writes it (and as the bundled presets are). Unknown or invalid options raise ``ValueError`` naming them."""
+    path = Path(path)
+    try:
+        document = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as error:
+        raise ValueError(f"Preset file {path}: cannot read it as JSON ({error}).") from None
+    if not isinstance(document, dict) or not isinstance(document.get("options"), dict):
+        raise ValueError(f"Preset file {path}: expected a JSON object with an 'options' object.")
+    values = {k: tuple(v) if isinstance(v, list) else v for k, v in document["options"].items()}
+    try:
+        return RegistrationOptions.from_dict(values)
+    except (TypeError, ValueError) as error:
+        raise ValueError(f"Preset file {path}: {error}") from None
+
+
+def write_preset_file(options: RegistrationOptions, path, description: str = "") -> None:
+    """Save ``options`` as a user preset (JSON, atomically): only the options that differ from the defaults,
+    so the file reads as what the user chose."""
+    defaults = RegistrationOptions().to_dict()
+    changed = {k: v for k, v in options.to_dict().items() if v != defaults[k]}
+    write_text(path, json.dumps({"description": description, "options": changed}, indent=2) + "\n")
