@@ -9,7 +9,7 @@ import importlib.util
 import json
 import os
 import time
-from typing import Annotated
+from typing import Annotated, Union
 
 import qt
 import slicer
@@ -78,8 +78,11 @@ class CTMRFusionParameterNode:
 
     ctVolume: slicer.vtkMRMLScalarVolumeNode
     mrVolume: slicer.vtkMRMLScalarVolumeNode
-    ctMask: slicer.vtkMRMLScalarVolumeNode
-    mrMask: slicer.vtkMRMLScalarVolumeNode
+    # Masks: label maps or volumes (non-zero = use), or segmentations (visible segments). typing.Union, which
+    # Slicer's parameterNodeWrapper recognises for node unions.
+    ctMask: Union[slicer.vtkMRMLScalarVolumeNode, slicer.vtkMRMLSegmentationNode]  # noqa: UP007
+    mrMask: Union[slicer.vtkMRMLScalarVolumeNode, slicer.vtkMRMLSegmentationNode]  # noqa: UP007
+    initialTransform: slicer.vtkMRMLLinearTransformNode
     preset: Annotated[str, Choice(CHOICES["preset"])] = "default"
     interpolator: Annotated[str, Choice(CHOICES["interpolator"])] = "sinc"
     initializer: Annotated[str, Choice(CHOICES["initializer"])] = "search"
@@ -88,6 +91,8 @@ class CTMRFusionParameterNode:
     iterations: Annotated[int, WithinRange(*RANGES["iterations"])] = 200
     outputTransform: slicer.vtkMRMLLinearTransformNode
     outputVolume: slicer.vtkMRMLScalarVolumeNode
+    resampleMr: bool = True
+    mrUnderTransform: bool = False
     ctLandmarks: slicer.vtkMRMLMarkupsFiducialNode
     mrLandmarks: slicer.vtkMRMLMarkupsFiducialNode
     displayMode: Annotated[str, Choice(CHOICES["displayMode"])] = "blend"
@@ -248,10 +253,12 @@ class CTMRFusionWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
                 self._options(),
                 ctMaskNode=p.ctMask,
                 mrMaskNode=p.mrMask,
+                initialTransformNode=p.initialTransform,
                 ctLandmarksNode=p.ctLandmarks,
                 mrLandmarksNode=p.mrLandmarks,
                 outputTransformNode=p.outputTransform,
-                outputVolumeNode=p.outputVolume,
+                outputVolumeNode=p.outputVolume if p.resampleMr else None,
+                createOutputVolume=p.resampleMr,
             ).start()
         if self._job is None:
             return
@@ -281,14 +288,18 @@ class CTMRFusionWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
         try:
             with slicer.util.tryWithErrorDisplay("Registration failed.", waitCursor=True):
                 result = job.finish()
-                p.outputTransform, p.outputVolume = result.transformNode, result.volumeNode
+                p.outputTransform = result.transformNode
+                if result.volumeNode is not None:
+                    p.outputVolume = result.volumeNode
+                if p.mrUnderTransform:  # the original MR, shown on the CT without resampling
+                    p.mrVolume.SetAndObserveTransformNodeID(result.transformNode.GetID())
                 report = result.report
                 self._endJob(f"Done in {report['elapsed_seconds']:.1f} s, MI {report['metric']:.4f}")
                 for number, level in enumerate(report.get("levels", []), start=1):  # the per-level MI trace
                     self.ui.logTextEdit.appendPlainText(f"level {number}: {json.dumps(level)}")
                 if p.ctLandmarks and p.mrLandmarks:
                     self._showTre(self.logic.computeTRE(p.ctLandmarks, p.mrLandmarks, result.transformNode))
-                display.set_mode("blend", p.ctVolume, result.volumeNode, p.opacity)
+                display.set_mode("blend", p.ctVolume, result.volumeNode or p.mrVolume, p.opacity)
         finally:
             if self._job is not None:
                 self._endJob(self.ui.statusLabel.text)

@@ -25,6 +25,7 @@ from CTMRFusionLib.fusion.pipeline import fuse_images, load_model_for
 from CTMRFusionLib.imaging.resampling import resample_onto
 from CTMRFusionLib.mrml import bridge as mrml_bridge
 from CTMRFusionLib.mrml.markups import landmarks_from_markups_node
+from CTMRFusionLib.mrml.masks import mask_image
 from CTMRFusionLib.registration.options import RegistrationOptions
 from CTMRFusionLib.registration.rigid import RigidRegistrationResult, register_rigid
 from CTMRFusionLib.registration.tre import TargetRegistrationError, match_landmarks, target_registration_error
@@ -120,7 +121,8 @@ class CTMRFusionLogic:
         transforms are used where they are shown). outputTransformNode: linear transform node to receive
         the result as FromParent (created if None). outputVolumeNode: scalar volume node to receive the MR
         resampled on the CT grid with ``options.final_interpolator`` (created if None and
-        ``createOutputVolume``). ctMaskNode / mrMaskNode: optional label maps restricting the metric.
+        ``createOutputVolume``). ctMaskNode / mrMaskNode: optional label maps, volumes (non-zero = use) or
+        segmentations (visible segments) restricting the metric.
         initialTransformNode: optional linear transform node whose FromParent is the CT→MR start.
         ctLandmarksNode / mrLandmarksNode: optional markups nodes; TRE is computed before and after.
         progress / cancel: see :mod:`CTMRFusionLib.core.progress`. initializer: overrides
@@ -139,8 +141,7 @@ class CTMRFusionLogic:
 
         ct = mrml_bridge.volume_node_to_sitk(ctVolumeNode)
         mr = mrml_bridge.volume_node_to_sitk(mrVolumeNode)
-        ct_mask = mrml_bridge.volume_node_to_sitk(ctMaskNode) if ctMaskNode is not None else None
-        mr_mask = mrml_bridge.volume_node_to_sitk(mrMaskNode) if mrMaskNode is not None else None
+        ct_mask, mr_mask = mask_image(ctMaskNode, ctVolumeNode), mask_image(mrMaskNode, mrVolumeNode)
         initial = mrml_bridge.sitk_from_transform_node(initialTransformNode) if initialTransformNode else None
         landmarks = None
         if ctLandmarksNode is not None and mrLandmarksNode is not None:

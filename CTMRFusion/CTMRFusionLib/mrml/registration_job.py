@@ -33,6 +33,7 @@ from CTMRFusionLib.core.progress import Cancelled, ProgressEvent
 from CTMRFusionLib.mrml import bridge as mrml_bridge
 from CTMRFusionLib.mrml.logic import check_registration_nodes
 from CTMRFusionLib.mrml.markups import landmarks_from_markups_node
+from CTMRFusionLib.mrml.masks import mask_image
 from CTMRFusionLib.registration.options import RegistrationOptions, write_preset_file
 
 #: Seconds between SIGTERM (the command removes its temporary files) and SIGKILL on cancel.
@@ -113,9 +114,14 @@ class RegistrationJob:
     def _arguments(self) -> list[str]:
         folder, nodes = self.folder, self.nodes
         arguments = ["--quiet", "--progress-format", "json", "--preset", str(folder / "options.json")]
-        for role in ("ct", "mr", "ct_mask", "mr_mask"):
-            if nodes[role] is not None:
-                image = mrml_bridge.volume_node_to_sitk(nodes[role])
+        images = {
+            "ct": mrml_bridge.volume_node_to_sitk(nodes["ct"]),
+            "mr": mrml_bridge.volume_node_to_sitk(nodes["mr"]),
+            "ct_mask": mask_image(nodes["ct_mask"], nodes["ct"]),
+            "mr_mask": mask_image(nodes["mr_mask"], nodes["mr"]),
+        }
+        for role, image in images.items():
+            if image is not None:
                 sitk.WriteImage(image, str(folder / f"{role}.nrrd"), False)
                 arguments += [f"--{role.replace('_', '-')}", str(folder / f"{role}.nrrd")]
         if nodes["initial"] is not None:
