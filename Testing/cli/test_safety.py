@@ -266,3 +266,13 @@ def test_a_user_model_with_zeroed_weights_is_refused_and_hashes_are_case_insensi
     assert digest.lower() in run.stdout
     fused = sitk.GetArrayFromImage(sitk.ReadImage(str(tmp_path / "g.png")))
     assert fused.dtype == np.uint8 and fused.std() > 10
+
+
+def test_a_header_declaring_more_voxels_than_memory_is_refused_before_reading(small, tmp_path):
+    """A hostile or corrupted header (10^15 voxels) is refused from the header alone: no allocation attempt."""
+    bomb = tmp_path / "bomb.nrrd"
+    bomb.write_bytes(
+        b"NRRD0004\ntype: short\ndimension: 3\nsizes: 100000 100000 100000\nendian: little\nencoding: raw\n\n"
+    )
+    run = _register(small, "--mr", bomb, "--transform", tmp_path / "t.h5")
+    assert_refused(run, "bomb.nrrd", "declares 100000 × 100000 × 100000 voxels")

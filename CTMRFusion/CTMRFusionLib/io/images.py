@@ -7,6 +7,7 @@ leaves no half-written file (output paths are checked beforehand by :mod:`.outpu
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import numpy as np
@@ -40,9 +41,37 @@ def read_image(path, role: str = "image", series=()) -> sitk.Image:
         image.SetMetaData(SERIES_UID_KEY, chosen.uid)
         return image
     try:
+        _check_declared_size(path, role)
         return sitk.ReadImage(str(path))
     except RuntimeError as error:
         raise InvalidInputError(f"{role}: cannot read {path} ({_first_line(error)})") from error
+    except MemoryError:
+        raise InvalidInputError(f"{role}: {path} does not fit in memory") from None
+
+
+#: Largest share of the machine's memory one input image may claim in its header.
+MEMORY_SHARE = 0.5
+
+
+def _check_declared_size(path: Path, role: str) -> None:
+    """Refuse, before reading the voxels, a file whose header declares more voxels than memory can hold (a
+    corrupted or hostile header), judged from the header alone."""
+    reader = sitk.ImageFileReader()
+    reader.SetFileName(str(path))
+    reader.ReadImageInformation()
+    voxels = float(np.prod([float(n) for n in reader.GetSize()], dtype=float))
+    bytes_per_voxel = sitk.Image([1] * reader.GetDimension(), reader.GetPixelID()).GetSizeOfPixelComponent()
+    declared = voxels * bytes_per_voxel * reader.GetNumberOfComponents()
+    try:
+        memory = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    except (ValueError, OSError, AttributeError):
+        return
+    if declared > MEMORY_SHARE * memory:
+        size = " × ".join(str(n) for n in reader.GetSize())
+        raise InvalidInputError(
+            f"{role}: {path} declares {size} voxels ({declared / 2**30:.1f} GiB), more than half of this machine's "
+            f"{memory / 2**30:.0f} GiB: a corrupted header?"
+        )
 
 
 def grey_array(image: sitk.Image, role: str = "image") -> np.ndarray:
