@@ -79,6 +79,14 @@ def test_links_to_an_input_are_the_input(small, tmp_path):
     assert (tmp_path / "mr.nrrd").read_bytes() == before
 
 
+def test_a_device_or_fifo_is_never_replaced_by_an_output(small, tmp_path):
+    os.mkfifo(tmp_path / "fifo")
+    for target in (tmp_path / "fifo", "/dev/null"):
+        run = _register(small, "--mr", small / "mr.nrrd", "--transform", target)
+        assert_refused(run, "not a regular file")
+    assert (tmp_path / "fifo").is_fifo() and os.path.exists("/dev/null") and not os.path.isfile("/dev/null")
+
+
 def test_two_outputs_on_one_file_are_refused(small, tmp_path):
     run = _register(small, "--mr", small / "mr.nrrd", "--transform", tmp_path / "t.h5", "--report", tmp_path / "T.H5")
     assert_refused(run, "--report", "--transform")

@@ -54,6 +54,8 @@ def _writable_folder(path: Path) -> None:
         raise InvalidInputError(f"cannot write {path}: no permission to write in {ancestor}")
     if path.is_dir():
         raise InvalidInputError(f"cannot write {path}: it is a folder; give a file name")
+    if path.exists() and not path.is_file():  # a device, FIFO or socket: never replaced by a file
+        raise InvalidInputError(f"cannot write {path}: it is not a regular file")
 
 
 def check_outputs(outputs: dict, inputs) -> dict[str, Path]:
