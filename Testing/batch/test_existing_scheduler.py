@@ -96,3 +96,33 @@ def test_a_case_over_its_time_limit_is_stopped_and_failed(scheduler_address, one
     assert float(row["seconds"]) < 10  # stopped, not run to the end (the default preset takes longer)
     assert time.monotonic() - started < 60
     assert not (out / "h2" / "mr_to_ct.h5").exists()
+
+
+def test_a_case_whose_worker_dies_runs_again_and_succeeds(scheduler_address, one_case, tmp_path):
+    """The worker process running a case is killed (SIGKILL) mid-registration; the nanny restarts it and Dask
+    runs the task again (Dask's rescheduling of a lost task): the case still ends ok, and the batch exits 0."""
+    psutil = pytest.importorskip("psutil")
+    out = tmp_path / "out"
+    command = [sys.executable, "-m", "CTMRFusionLib.cli", "batch", "--manifest", str(one_case), "--out", str(out)]
+    batch = subprocess.Popen(
+        [*command, "--preset", "fast", "--scheduler", scheduler_address, "--quiet"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    victim, deadline = None, time.monotonic() + 120
+    while victim is None and time.monotonic() < deadline and batch.poll() is None:
+        for process in psutil.process_iter(["cmdline"]):
+            cmdline = process.info["cmdline"] or []
+            if "CTMRFusionLib.cli" in cmdline and "register" in cmdline and str(out) in " ".join(cmdline):
+                victim = process
+        time.sleep(0.1)
+    assert victim is not None, "the case's register process never started"
+    worker = victim.parent()
+    for process in (victim, worker):
+        process.kill()
+    stdout, stderr = batch.communicate(timeout=300)
+    assert batch.returncode == 0, stderr
+    assert _row(out)["status"] == "ok"
+    report = json.loads((out / "h2" / "report.json").read_text())
+    assert report["metric"] < -0.3
