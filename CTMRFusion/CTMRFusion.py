@@ -8,6 +8,7 @@ and shows results.
 import importlib.util
 import json
 import os
+import pathlib
 import time
 from typing import Annotated, Union
 
@@ -32,6 +33,7 @@ from CTMRFusionLib.mrml.logic import FusionOptions
 from CTMRFusionLib.mrml.panel_fields import CHOICES, RANGES, preset_values, registration_options
 from CTMRFusionLib.mrml.registration_job import RegistrationJob
 from CTMRFusionLib.mrml.tables import tre_table_node
+from CTMRFusionLib.registration.options import write_preset_file
 from CTMRFusionLib.registration.tre import summary_line
 
 
@@ -89,6 +91,7 @@ class CTMRFusionParameterNode:
     histogramBins: Annotated[int, WithinRange(*RANGES["histogramBins"])] = 64
     samplingPercentage: Annotated[float, WithinRange(*RANGES["samplingPercentage"])] = 0.10
     iterations: Annotated[int, WithinRange(*RANGES["iterations"])] = 200
+    userPresetFile: pathlib.Path  # a JSON preset file: the options start from it instead of ``preset``
     outputTransform: slicer.vtkMRMLLinearTransformNode
     outputVolume: slicer.vtkMRMLScalarVolumeNode
     resampleMr: bool = True
@@ -118,6 +121,7 @@ class CTMRFusionWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
         self._jobTimer = None
         self._lastLogged = None
         self._shownPreset = None  # the preset whose values the advanced fields were last set from
+        self._shownUserPreset = None  # the same for a preset file
 
     def setup(self):
         ScriptedLoadableModuleWidget.setup(self)
@@ -133,6 +137,7 @@ class CTMRFusionWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
         self.ui.computeTreButton.connect("clicked(bool)", self.onComputeTre)
         self.ui.applyDisplayButton.connect("clicked(bool)", self.onApplyDisplay)
         self.ui.fuseButton.connect("clicked(bool)", self.onFuseButton)
+        self.ui.savePresetButton.connect("clicked(bool)", self.onSavePreset)
         self.initializeParameterNode()
 
     def cleanup(self):
@@ -178,8 +183,15 @@ class CTMRFusionWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
         p = self._parameterNode
         if p and p.preset != self._shownPreset:
             self._shownPreset = p.preset
+            p.userPresetFile = pathlib.Path()  # choosing a bundled preset leaves a preset file
             for name, value in preset_values(p.preset).items():
                 setattr(p, name, value)
+        if p and self._userPreset() != self._shownUserPreset:
+            self._shownUserPreset = self._userPreset()
+            if self._shownUserPreset:
+                with slicer.util.tryWithErrorDisplay("The preset file could not be used.", waitCursor=True):
+                    for name, value in preset_values(self._shownUserPreset).items():  # reads and validates it
+                        setattr(p, name, value)
         self._updateButtons()
 
     def _updateButtons(self, caller=None, event=None):
@@ -209,7 +221,20 @@ class CTMRFusionWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
         p = self._parameterNode
         advanced = {"histogramBins": p.histogramBins, "samplingPercentage": p.samplingPercentage,
                     "iterations": p.iterations}  # fmt: skip
-        return registration_options(p.preset, p.interpolator, p.initializer, advanced)
+        return registration_options(self._userPreset() or p.preset, p.interpolator, p.initializer, advanced)
+
+    def _userPreset(self) -> str | None:
+        """The preset file chosen in Advanced, if it names a JSON file (an empty path edit reads as '.')."""
+        path = self._parameterNode.userPresetFile if self._parameterNode else None
+        return str(path) if path and str(path).lower().endswith(".json") and path.is_file() else None
+
+    def onSavePreset(self):
+        path = qt.QFileDialog.getSaveFileName(self.parent, "Save registration preset", "", "Preset (*.json)")
+        if path:
+            with slicer.util.tryWithErrorDisplay("The preset could not be saved.", waitCursor=True):
+                write_preset_file(
+                    self._options(), path if path.endswith(".json") else path + ".json", "saved from Slicer"
+                )
 
     def _onProgress(self, event, processEvents: bool = True):
         self.ui.progressBar.value = int(100 * event.fraction)

@@ -103,7 +103,7 @@ def parameter_fields(module_source: str, class_name: str = "CTMRFusionParameterN
     """{field: (annotated type, default or None)} of the module's parameter-node class, evaluated with the
     module's own CTMRFusionLib imports and slicer-core's node classes."""
     tree = ast.parse(module_source)
-    namespace = {"Annotated": typing.Annotated, "Union": typing.Union, "slicer": slicer}
+    namespace = {"Annotated": typing.Annotated, "Union": typing.Union, "slicer": slicer, "pathlib": pathlib}
     namespace["parameterNodeWrapper"] = lambda cls: cls
     namespace.update(Choice=Choice, WithinRange=WithinRange, Minimum=Minimum, Maximum=Maximum)
     for node in tree.body:

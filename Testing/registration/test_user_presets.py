@@ -40,3 +40,17 @@ def test_a_bad_preset_file_is_named_with_its_problem(tmp_path, content, message)
     command = [sys.executable, "-m", "CTMRFusionLib.cli", "register", "--ct", "x", "--mr", "y", "--transform"]
     run = subprocess.run([*command, str(tmp_path / "t.h5"), "--preset", str(path)], capture_output=True, text=True)
     assert run.returncode == 2 and message in run.stderr and run.stderr.count("\n") == 1, run.stderr
+
+
+def test_the_panel_starts_from_a_loaded_preset_file_and_applies_only_the_users_changes(tmp_path):
+    """What the panel's Load preset… does: the advanced fields take the file's values, and the options are the
+    file's, with the interpolator/initializer chosen in the panel and only the fields the user then edited."""
+    from CTMRFusionLib.mrml.panel_fields import preset_values, registration_options
+
+    saved = RegistrationOptions.from_preset("fine").replace(histogram_bins=40, sampling_percentage=0.3)
+    path = tmp_path / "site.json"
+    write_preset_file(saved, path)
+    fields = preset_values(str(path))
+    assert fields["histogramBins"] == 40
+    options = registration_options(str(path), "linear", "moments", {**fields, "iterations": 77})
+    assert options == saved.replace(final_interpolator="linear", initializer="moments", iterations=77)
