@@ -24,10 +24,11 @@ from slicer.ScriptedLoadableModule import (
 )
 from slicer.util import VTKObservationMixin
 
-from CTMRFusionLib.core.progress import Cancelled, CancelToken, ProgressEvent
+from CTMRFusionLib.core.progress import ProgressEvent
 from CTMRFusionLib.io.sample_data import ATTRIBUTION, CHECKSUMS, demo_pair
 from CTMRFusionLib.ml.torchscript import TORCH_REQUIREMENT, torch_is_usable
 from CTMRFusionLib.mrml import display
+from CTMRFusionLib.mrml.fusion_job import FusionJob
 from CTMRFusionLib.mrml.logic import CTMRFusionLogic as FusionLogic
 from CTMRFusionLib.mrml.logic import FusionOptions
 from CTMRFusionLib.mrml.panel_fields import CHOICES, RANGES, preset_values, registration_options
@@ -115,10 +116,10 @@ class CTMRFusionWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
         self.logic = None
         self._parameterNode = None
         self._parameterNodeGuiTag = None
-        self._cancelToken = None
-        self._running = None  # "register" or "fuse" while a job runs
-        self._job = None  # the registration's worker process (RegistrationJob) while it runs
+        self._running = None  # "registration" or "fusion" while a job runs
+        self._job = None  # its worker process (RegistrationJob or FusionJob)
         self._jobTimer = None
+        self._jobDone = None
         self._lastLogged = None
         self._shownPreset = None  # the preset whose values the advanced fields were last set from
         self._shownUserPreset = None  # the same for a preset file
@@ -198,12 +199,12 @@ class CTMRFusionWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
         p = self._parameterNode
         running = self._running is not None
         ready = bool(p and p.ctVolume and p.mrVolume and p.ctVolume != p.mrVolume)
-        self.ui.registerButton.enabled = self._running == "register" or (ready and not running)
-        self.ui.registerButton.text = "Cancel" if self._running == "register" else "Register"
-        self.ui.fuseButton.enabled = self._running == "fuse" or bool(
+        self.ui.registerButton.enabled = self._running == "registration" or (ready and not running)
+        self.ui.registerButton.text = "Cancel" if self._running == "registration" else "Register"
+        self.ui.fuseButton.enabled = self._running == "fusion" or bool(
             not running and p and p.ctVolume and (p.outputVolume or p.mrVolume)
         )
-        self.ui.fuseButton.text = "Cancel" if self._running == "fuse" else "Fuse"
+        self.ui.fuseButton.text = "Cancel" if self._running == "fusion" else "Fuse"
         self.ui.computeTreButton.enabled = bool(p and p.ctLandmarks and p.mrLandmarks) and not running
         self.ui.applyDisplayButton.enabled = bool(p and p.ctVolume and (p.outputVolume or p.mrVolume)) and not running
         # Inputs, options and outputs stay as they were while a job uses them.
@@ -236,42 +237,62 @@ class CTMRFusionWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
                     self._options(), path if path.endswith(".json") else path + ".json", "saved from Slicer"
                 )
 
-    def _onProgress(self, event, processEvents: bool = True):
+    def _onProgress(self, event):
         self.ui.progressBar.value = int(100 * event.fraction)
         metric = "" if event.metric != event.metric else f", MI {event.metric:.4f}"
         self.ui.statusLabel.text = f"{event.stage}: {event.message}{metric}"
-        if processEvents:
-            slicer.app.processEvents()  # in-process work (fusion): keeps the Cancel button responsive
 
-    def _runJob(self, job: str, failureMessage: str, work) -> None:
-        """Run ``work(cancelToken)`` as the panel's one cancellable job ("register" or "fuse"): its button
-        reads Cancel meanwhile; a second press cancels; cancelling is reported without an error dialog."""
-        if self._cancelToken is not None:
-            self._cancelToken.cancel()
-            return
-        self._cancelToken, self._running = CancelToken(), job
+    def _startJob(self, kind: str, job, onDone) -> None:
+        """Run ``job`` (a started worker process: registration or fusion) while the panel stays responsive: a
+        timer polls it, its button reads Cancel, the inputs are locked; ``onDone(job)`` stores the result."""
+        self._job, self._jobDone, self._running, self._lastLogged = job, onDone, kind, None
+        self.ui.logTextEdit.clear()
+        self.ui.statusLabel.text = f"{kind.capitalize()} running in a worker process…"
         self._updateButtons()
-        try:
-            with slicer.util.tryWithErrorDisplay(failureMessage, waitCursor=True):
-                try:
-                    work(self._cancelToken)
-                except Cancelled:  # the user's choice, not an error: no dialog
-                    self.ui.statusLabel.text = "Cancelled; nothing was changed."
-        finally:
-            self._cancelToken, self._running = None, None
-            self._updateButtons()
+        self._jobTimer = qt.QTimer()
+        self._jobTimer.setInterval(100)
+        self._jobTimer.connect("timeout()", self._pollJob)
+        self._jobTimer.start()
+
+    def _pollJob(self):
+        """Show the worker's progress and log; when it has ended, store its result (or show why it failed)."""
+        job = self._job
+        for item in job.poll():
+            if isinstance(item, ProgressEvent):
+                self._onProgress(item)
+                if item.message and item.message != self._lastLogged:  # a new stage or level
+                    self._lastLogged = item.message
+                    self.ui.logTextEdit.appendPlainText(f"{item.stage}: {item.message}")
+            else:
+                self.ui.logTextEdit.appendPlainText(item)
+        if job.running:
+            return
+        onDone, kind = self._jobDone, self._running
+        self._endJob(f"{kind.capitalize()} failed; see the message.")
+        with slicer.util.tryWithErrorDisplay(f"{kind.capitalize()} failed.", waitCursor=True):
+            onDone(job)
+
+    def _endJob(self, status: str) -> None:
+        if self._jobTimer is not None:
+            self._jobTimer.stop()
+        self._job, self._jobTimer, self._jobDone, self._running = None, None, None, None
+        self.ui.statusLabel.text = status
+        self._updateButtons()
+
+    def _cancelJob(self) -> None:
+        self._job.cancel()
+        self._endJob("Cancelled; nothing was changed.")
 
     def onRegisterButton(self):
         """Start the registration in a worker process (the GUI stays responsive); pressed again, cancel it."""
         if self._job is not None:
-            self._job.cancel()
-            self._endJob("Cancelled; nothing was changed.")
+            self._cancelJob()
             return
         if self._parameterNode.initializer == "deep" and not self._torchAvailable("The deep initializer"):
             return
         p = self._parameterNode
         with slicer.util.tryWithErrorDisplay("Registration could not start.", waitCursor=True):
-            self._job = RegistrationJob(
+            job = RegistrationJob(
                 self.logic,
                 p.ctVolume,
                 p.mrVolume,
@@ -285,77 +306,43 @@ class CTMRFusionWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
                 outputVolumeNode=p.outputVolume if p.resampleMr else None,
                 createOutputVolume=p.resampleMr,
             ).start()
-        if self._job is None:
-            return
-        self._running, self._lastLogged = "register", None
-        self.ui.logTextEdit.clear()
-        self.ui.statusLabel.text = "Registering in a worker process…"
-        self._updateButtons()
-        self._jobTimer = qt.QTimer()
-        self._jobTimer.setInterval(100)
-        self._jobTimer.connect("timeout()", self._pollJob)
-        self._jobTimer.start()
+            self._startJob("registration", job, self._registrationDone)
 
-    def _pollJob(self):
-        """Show the worker's progress and log; when it has ended, store its result (or show why it failed)."""
-        job = self._job
-        for item in job.poll():
-            if isinstance(item, ProgressEvent):
-                self._onProgress(item, processEvents=False)
-                if item.message and item.message != self._lastLogged:  # a new stage or level
-                    self._lastLogged = item.message
-                    self.ui.logTextEdit.appendPlainText(f"{item.stage}: {item.message}")
-            else:
-                self.ui.logTextEdit.appendPlainText(item)
-        if job.running:
-            return
+    def _registrationDone(self, job):
+        """Store the finished registration: outputs, TRE, the per-level trace in the log, the blend view."""
         p = self._parameterNode
-        try:
-            with slicer.util.tryWithErrorDisplay("Registration failed.", waitCursor=True):
-                result = job.finish()
-                p.outputTransform = result.transformNode
-                if result.volumeNode is not None:
-                    p.outputVolume = result.volumeNode
-                if p.mrUnderTransform:  # the original MR, shown on the CT without resampling
-                    p.mrVolume.SetAndObserveTransformNodeID(result.transformNode.GetID())
-                report = result.report
-                self._endJob(f"Done in {report['elapsed_seconds']:.1f} s, MI {report['metric']:.4f}")
-                for number, level in enumerate(report.get("levels", []), start=1):  # the per-level MI trace
-                    self.ui.logTextEdit.appendPlainText(f"level {number}: {json.dumps(level)}")
-                if p.ctLandmarks and p.mrLandmarks:
-                    self._showTre(self.logic.computeTRE(p.ctLandmarks, p.mrLandmarks, result.transformNode))
-                display.set_mode("blend", p.ctVolume, result.volumeNode or p.mrVolume, p.opacity)
-        finally:
-            if self._job is not None:
-                self._endJob(self.ui.statusLabel.text)
-
-    def _endJob(self, status: str) -> None:
-        if self._jobTimer is not None:
-            self._jobTimer.stop()
-        self._job, self._jobTimer, self._running = None, None, None
-        self.ui.statusLabel.text = status
-        self._updateButtons()
+        result = job.finish()
+        p.outputTransform = result.transformNode
+        if result.volumeNode is not None:
+            p.outputVolume = result.volumeNode
+        if p.mrUnderTransform:  # the original MR, shown on the CT without resampling
+            p.mrVolume.SetAndObserveTransformNodeID(result.transformNode.GetID())
+        report = result.report
+        self.ui.statusLabel.text = f"Done in {report['elapsed_seconds']:.1f} s, MI {report['metric']:.4f}"
+        for number, level in enumerate(report.get("levels", []), start=1):  # the per-level MI trace
+            self.ui.logTextEdit.appendPlainText(f"level {number}: {json.dumps(level)}")
+        if p.ctLandmarks and p.mrLandmarks:
+            self._showTre(self.logic.computeTRE(p.ctLandmarks, p.mrLandmarks, result.transformNode))
+        display.set_mode("blend", p.ctVolume, result.volumeNode or p.mrVolume, p.opacity)
 
     def onFuseButton(self):
-        """Fuse the CT with the registered MR (the Outputs volume, else the MR as shown) into fusedVolume."""
-        if (
-            self._cancelToken is None
-            and self._parameterNode.fusionMethod == "unet"
-            and not self._torchAvailable("The U-Net fusion")
-        ):
+        """Fuse the CT with the registered MR (the Outputs volume, else the MR as shown) into fusedVolume, in a
+        worker process; pressed again, cancel it."""
+        if self._job is not None:
+            self._cancelJob()
             return
-        self._runJob("fuse", "Fusion failed.", self._fuse)
-
-    def _fuse(self, cancelToken):
+        if self._parameterNode.fusionMethod == "unet" and not self._torchAvailable("The U-Net fusion"):
+            return
         p = self._parameterNode
-        fused = self.logic.fuseVolumes(
-            ctVolumeNode=p.ctVolume,
-            mrVolumeNode=p.outputVolume or p.mrVolume,
-            outputVolumeNode=p.fusedVolume,
-            options=FusionOptions(method=p.fusionMethod, device=p.fusionDevice),
-            progress=self._onProgress,
-            cancel=cancelToken,
-        )
+        with slicer.util.tryWithErrorDisplay("Fusion could not start.", waitCursor=True):
+            options = FusionOptions(method=p.fusionMethod, device=p.fusionDevice)
+            job = FusionJob(self.logic, p.ctVolume, p.outputVolume or p.mrVolume, p.fusedVolume, options).start()
+            self._startJob("fusion", job, self._fusionDone)
+
+    def _fusionDone(self, job):
+        """Store the finished fusion and show it."""
+        p = self._parameterNode
+        fused = job.finish()
         p.fusedVolume = fused
         self.ui.statusLabel.text = f"Fused with {p.fusionMethod}: {fused.GetName()}"
         slicer.util.setSliceViewerLayers(background=fused, foreground=None, fit=True)

@@ -78,6 +78,14 @@ def check_registration_nodes(ctVolumeNode, mrVolumeNode, other_inputs=(), output
             raise ValueError(f"Output node '{output.GetName()}' is also an input; choose a new node.")
 
 
+def check_fusion_nodes(ctVolumeNode, mrVolumeNode, outputVolumeNode=None) -> None:
+    """``ValueError`` unless both volumes are given and the output node is not one of them."""
+    if ctVolumeNode is None or mrVolumeNode is None:
+        raise ValueError("Select both a CT volume and a registered MR volume.")
+    if outputVolumeNode is not None and outputVolumeNode in (ctVolumeNode, mrVolumeNode):
+        raise ValueError(f"Output node '{outputVolumeNode.GetName()}' is also an input; choose a new node.")
+
+
 def _default_scene():
     import slicer  # noqa: PLC0415  (only needed inside Slicer, where it provides the application scene)
 
@@ -196,16 +204,18 @@ class CTMRFusionLogic:
         when inputs are invalid or the run is cancelled.
         """
         options = options or FusionOptions()
-        if ctVolumeNode is None or mrVolumeNode is None:
-            raise ValueError("Select both a CT volume and a registered MR volume.")
-        if outputVolumeNode is not None and outputVolumeNode in (ctVolumeNode, mrVolumeNode):
-            raise ValueError(f"Output node '{outputVolumeNode.GetName()}' is also an input; choose a new node.")
+        check_fusion_nodes(ctVolumeNode, mrVolumeNode, outputVolumeNode)
         ct = mrml_bridge.volume_node_to_sitk(ctVolumeNode)
         mr = mrml_bridge.volume_node_to_sitk(mrVolumeNode)
         model = load_model_for(options.method, options.modelPath, options.device, options.modelSha256)
         fused = fuse_images(ct, mr, options.method, model, options.normalization, options.batchSize, progress, cancel)
+        return self.storeFusion(fused, options.method, outputVolumeNode)
+
+    def storeFusion(self, fused, method: str, outputVolumeNode=None):
+        """Put a fused image (CT geometry, 0–255 fusion scale) into ``outputVolumeNode`` (created, named after
+        ``method``, if None); returns the node."""
         if outputVolumeNode is None:
-            outputVolumeNode = self._new_node("vtkMRMLScalarVolumeNode", f"CT-MR fused ({options.method})")
+            outputVolumeNode = self._new_node("vtkMRMLScalarVolumeNode", f"CT-MR fused ({method})")
         mrml_bridge.update_volume_node_from_sitk(outputVolumeNode, fused)
         return outputVolumeNode
 

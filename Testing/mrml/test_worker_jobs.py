@@ -1,5 +1,5 @@
-"""registerVolumes in a worker process, on a real slicer-core scene: progress streams while it runs, its
-result equals the in-process call's, and cancel leaves the scene exactly as it was."""
+"""registerVolumes and fuseVolumes in a worker process, on a real slicer-core scene: progress streams while
+they run, the results equal the in-process calls', and cancel leaves the scene exactly as it was."""
 
 from __future__ import annotations
 
@@ -89,3 +89,21 @@ def test_a_failing_worker_reports_its_reason(scene, nodes):
     with pytest.raises(ValueError, match="is empty: every voxel has the value 0"):
         job.finish()
     assert scene.GetNumberOfNodes() == count
+
+
+def test_fusion_in_a_worker_equals_fuse_volumes_in_process(scene, nodes):
+    from CTMRFusionLib.mrml.fusion_job import FusionJob
+    from CTMRFusionLib.mrml.logic import FusionOptions
+
+    ct, mr, _ = nodes
+    logic = CTMRFusionLogic(scene)
+    options = FusionOptions(method="gff")
+    job = FusionJob(logic, ct, mr, None, options).start()
+    items = _drive(job)
+    fused_node = job.finish()
+    assert any(isinstance(i, ProgressEvent) and i.stage == "fuse" for i in items)
+    direct = logic.fuseVolumes(ct, mr, options=options)
+    worker = sitk.GetArrayFromImage(bridge.volume_node_to_sitk(fused_node))
+    in_process = sitk.GetArrayFromImage(bridge.volume_node_to_sitk(direct))
+    assert worker.shape == in_process.shape and np.abs(worker - in_process).max() < 1e-3
+    assert worker.std() > 10  # a real fused image on the 0–255 scale

@@ -1,0 +1,143 @@
+"""A ``ctmrfusion`` subcommand run on scene nodes in a worker process, so Slicer's GUI stays responsive and
+Cancel stops the work at once.
+
+:class:`WorkerJob` writes what a subclass exports from the nodes into a private temporary folder and runs the
+subcommand on it in a child process that streams its progress as JSON lines (``--progress-format json``).
+:meth:`WorkerJob.poll` returns them without blocking, as :class:`~CTMRFusionLib.core.progress.ProgressEvent`
+objects and log lines, so a panel can poll from a timer. :meth:`WorkerJob.cancel` kills the child and removes the
+folder: the scene is never touched. :meth:`WorkerJob.finish` waits and hands the folder to the subclass's
+``store``, which puts the result into the scene. Qt-free: a panel drives it with a ``qt.QTimer``.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import queue
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import threading
+from pathlib import Path
+
+import CTMRFusionLib
+from CTMRFusionLib.core.progress import Cancelled, ProgressEvent
+
+#: Seconds between SIGTERM (the command removes its temporary files) and SIGKILL on cancel.
+TERMINATE_GRACE_SECONDS = 5.0
+
+
+def python_executable() -> str:
+    """The interpreter that runs the worker: Slicer's ``PythonSlicer`` inside the Slicer application (whose own
+    executable is Slicer, not Python), else this interpreter."""
+    if getattr(sys.modules.get("slicer"), "app", None) is not None:
+        return shutil.which("PythonSlicer") or sys.executable
+    return sys.executable
+
+
+class WorkerJob:
+    """Base of the jobs: ``subcommand`` is the ``ctmrfusion`` subcommand; subclasses implement
+    ``arguments(folder)`` (export the inputs, return the command's arguments) and ``store(folder)``."""
+
+    subcommand = ""
+
+    def __init__(self) -> None:
+        self.folder: Path | None = None
+        self.process: subprocess.Popen | None = None
+        self.lines: queue.Queue = queue.Queue()
+        self.readers: list[threading.Thread] = []
+        self.log: list[str] = []
+
+    def arguments(self, folder: Path) -> list[str]:
+        raise NotImplementedError
+
+    def store(self, folder: Path):
+        raise NotImplementedError
+
+    def start(self):
+        """Export the inputs and start the worker process; returns self."""
+        self.folder = Path(tempfile.mkdtemp(prefix="ctmrfusion-job-"))
+        try:
+            arguments = self.arguments(self.folder)
+        except Exception:
+            self._remove_folder()
+            raise
+        environment = dict(os.environ)
+        package_root = str(Path(CTMRFusionLib.__file__).resolve().parents[1])
+        environment["PYTHONPATH"] = os.pathsep.join(filter(None, [package_root, environment.get("PYTHONPATH")]))
+        command = [python_executable(), "-m", "CTMRFusionLib.cli", self.subcommand, *arguments]
+        command += ["--quiet", "--progress-format", "json"]
+        self.process = subprocess.Popen(
+            command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=environment
+        )
+        self.readers = [
+            threading.Thread(target=self._read, args=(stream,), daemon=True)
+            for stream in (self.process.stdout, self.process.stderr)
+        ]
+        for reader in self.readers:
+            reader.start()
+        return self
+
+    def _read(self, stream) -> None:
+        for line in stream:
+            self.lines.put(line.rstrip("\n"))
+
+    @property
+    def running(self) -> bool:
+        return self.process is not None and self.process.poll() is None
+
+    def poll(self) -> list:
+        """New output since the last call: :class:`ProgressEvent` objects and plain log lines (str)."""
+        items = []
+        while True:
+            try:
+                line = self.lines.get_nowait()
+            except queue.Empty:
+                return items
+            try:
+                record = json.loads(line)
+                metric = record.pop("metric")
+                items.append(ProgressEvent(**record, metric=float("nan") if metric is None else metric))
+            except (ValueError, TypeError, KeyError, AttributeError):
+                if line.strip():
+                    self.log.append(line)
+                    items.append(line)
+
+    def cancel(self) -> None:
+        """Stop the worker (SIGTERM, then SIGKILL after a grace period) and remove its files; the scene is
+        unchanged."""
+        if self.process is not None and self.process.poll() is None:
+            self.process.send_signal(signal.SIGTERM)
+            try:
+                self.process.wait(timeout=TERMINATE_GRACE_SECONDS)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+        self._remove_folder()
+
+    def finish(self, timeout: float | None = None):
+        """Wait for the worker, then store its result in the scene (``store``). Raises ``ValueError`` with the
+        command's one-line reason when it failed, :class:`Cancelled` when it was cancelled."""
+        if self.process is None:
+            raise ValueError("The job was not started.")
+        try:
+            code = self.process.wait(timeout=timeout)
+            for reader in self.readers:
+                reader.join(timeout=5.0)
+            self.poll()
+            if self.folder is None or not self.folder.exists():
+                raise Cancelled("Cancelled by the user; no output was written.")
+            if code != 0:
+                errors = [line for line in self.log if line.startswith("ctmrfusion: error:")]
+                reason = (errors or self.log or [f"the worker exited with code {code}"])[-1]
+                raise ValueError(reason.removeprefix("ctmrfusion: error: "))
+            return self.store(self.folder)
+        finally:
+            if not self.running:
+                self._remove_folder()
+
+    def _remove_folder(self) -> None:
+        if self.folder is not None:
+            shutil.rmtree(self.folder, ignore_errors=True)
