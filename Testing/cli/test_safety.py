@@ -141,6 +141,7 @@ def test_malformed_landmarks_exit_2_naming_the_file_before_registration(small, t
     assert time.monotonic() - started < 20 and not (tmp_path / "t.h5").exists()
 
 
+@pytest.mark.slow
 def test_label_pairing_names_the_points_it_leaves_out(small, tmp_path):
     (tmp_path / "ct.csv").write_text("label,x,y,z\na,1,2,3\nb,4,5,6\nonly_ct,7,8,9\n")
     (tmp_path / "mr.csv").write_text("label,x,y,z\na,1,2,3\nb,4,5,6\nonly_mr,0,0,0\n")
@@ -193,6 +194,7 @@ def test_snapshot_refuses_bad_transforms_and_a_file_as_out(small, tmp_path):
     assert not (tmp_path / "o").exists()
 
 
+@pytest.mark.slow
 def test_sigterm_stops_a_run_cleanly(small, tmp_path):
     """SIGTERM mid-run: exit 143, no output and no temporary folder left."""
     command = [sys.executable, "-m", "CTMRFusionLib.cli", "register", "--ct", str(small / "ct.nrrd")]
@@ -222,6 +224,7 @@ class Payload:
         return (open, (self.marker, "w"))
 
 
+@pytest.mark.slow
 @pytest.mark.real_data
 def test_planted_checkpoints_never_run_code(tmp_path):
     torch = pytest.importorskip("torch")
@@ -247,6 +250,7 @@ def test_planted_checkpoints_never_run_code(tmp_path):
     assert live.exists()
 
 
+@pytest.mark.slow
 @pytest.mark.real_data
 def test_a_user_model_with_zeroed_weights_is_refused_and_hashes_are_case_insensitive(tmp_path):
     torch = pytest.importorskip("torch")
