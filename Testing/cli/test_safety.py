@@ -47,6 +47,11 @@ def _register(small, *extra):
     return ctmrfusion("register", "--ct", small / "ct.nrrd", "--preset", "fast", "--quiet", *extra)
 
 
+def _register_with_landmarks(small, tmp_path, ct_landmarks, mr_landmarks):
+    landmarks = ["--ct-landmarks", ct_landmarks, "--mr-landmarks", mr_landmarks]
+    return _register(small, "--mr", small / "mr.nrrd", "--transform", tmp_path / "t.h5", *landmarks)
+
+
 def _fingerprint(folder):
     return {p.name: p.read_bytes() for p in folder.iterdir() if p.is_file()}
 
@@ -126,17 +131,7 @@ def test_malformed_landmarks_exit_2_naming_the_file_before_registration(small, t
     good = tmp_path / "good.csv"
     good.write_text("label,x,y,z\na,1,2,3\n")
     started = time.monotonic()
-    run = _register(
-        small,
-        "--mr",
-        small / "mr.nrrd",
-        "--transform",
-        tmp_path / "t.h5",
-        "--ct-landmarks",
-        good,
-        "--mr-landmarks",
-        tmp_path / name,
-    )
+    run = _register_with_landmarks(small, tmp_path, good, tmp_path / name)
     assert_refused(run, name, fragment)
     assert time.monotonic() - started < 20 and not (tmp_path / "t.h5").exists()
 
@@ -145,17 +140,7 @@ def test_malformed_landmarks_exit_2_naming_the_file_before_registration(small, t
 def test_label_pairing_names_the_points_it_leaves_out(small, tmp_path):
     (tmp_path / "ct.csv").write_text("label,x,y,z\na,1,2,3\nb,4,5,6\nonly_ct,7,8,9\n")
     (tmp_path / "mr.csv").write_text("label,x,y,z\na,1,2,3\nb,4,5,6\nonly_mr,0,0,0\n")
-    run = _register(
-        small,
-        "--mr",
-        small / "mr.nrrd",
-        "--transform",
-        tmp_path / "t.h5",
-        "--ct-landmarks",
-        tmp_path / "ct.csv",
-        "--mr-landmarks",
-        tmp_path / "mr.csv",
-    )
+    run = _register_with_landmarks(small, tmp_path, tmp_path / "ct.csv", tmp_path / "mr.csv")
     assert run.returncode == 0, run.stderr
     warnings = [line for line in run.stderr.splitlines() if line.startswith("ctmrfusion: warning:")]
     assert len(warnings) == 1 and "CT only_ct" in warnings[0] and "MR only_mr" in warnings[0]

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import time
 
-from CTMRFusionLib.cli.terminal_progress import JsonProgress, TerminalProgress
+from CTMRFusionLib.cli.terminal_progress import add_progress_arguments, progress_for
 from CTMRFusionLib.core.errors import InvalidInputError
 from CTMRFusionLib.fusion.pipeline import METHODS, check_fusion_inputs, fuse_images, load_model_for
 from CTMRFusionLib.io.images import read_image, write_image
@@ -35,17 +35,11 @@ def add_parser(commands) -> None:
     fuse.add_argument("--model-sha256", help="refuse --model unless its SHA-256 is this")
     fuse.add_argument("--device", default="auto", help="auto (GPU if available), cpu or cuda")
     fuse.add_argument("--batch-size", type=int, default=8, help="slices per U-Net batch (default 8)")
-    fuse.add_argument("--quiet", action="store_true", help="no progress display")
-    fuse.add_argument(
-        "--progress-format",
-        choices=("text", "json"),
-        default="text",
-        help="progress on stderr: text for people, or one JSON object per line for programs",
-    )
+    add_progress_arguments(fuse)
 
 
 def run(args) -> None:
-    progress = JsonProgress() if args.progress_format == "json" else TerminalProgress(quiet=args.quiet)
+    progress = progress_for(args)
     if args.model and args.method != "unet":
         raise InvalidInputError("--model is only used with --method unet.")
     if args.batch_size < 1:

@@ -15,7 +15,7 @@ import time
 import SimpleITK as sitk
 
 from CTMRFusionLib import __version__
-from CTMRFusionLib.cli.terminal_progress import JsonProgress, TerminalProgress
+from CTMRFusionLib.cli.terminal_progress import add_progress_arguments, progress_for
 from CTMRFusionLib.core.errors import InvalidInputError
 from CTMRFusionLib.imaging.resampling import resample_onto
 from CTMRFusionLib.io.atomic_files import write_text
@@ -59,13 +59,6 @@ def add_arguments(parser) -> None:
         help=f"registration preset: {', '.join(preset_names())} (default: default), or a user preset JSON file",
     )
     parser.add_argument(
-        "--progress-format",
-        choices=("text", "json"),
-        default="text",
-        help="progress on stderr: text for people, or one JSON object per line (stage, fraction, message, "
-        "level, iteration, metric) for programs",
-    )
-    parser.add_argument(
         "--initializer",
         choices=INITIALIZERS,
         help="initial alignment (default: search; deep: the registration network, needs torch)",
@@ -82,7 +75,7 @@ def add_arguments(parser) -> None:
     parser.add_argument("--ct-landmarks", help="CT landmarks (.mrk.json, .fcsv, .csv in LPS)")
     parser.add_argument("--mr-landmarks", help="MR landmarks, paired with the CT ones")
     parser.add_argument("--pairing", choices=("label", "order"), default="label", help="landmark pairing")
-    parser.add_argument("--quiet", action="store_true", help="no progress display")
+    add_progress_arguments(parser)
 
 
 def add_parser(commands) -> None:
@@ -124,7 +117,7 @@ def run_registration(args) -> dict:
     if bool(args.ct_landmarks) != bool(args.mr_landmarks):
         raise LandmarkError("Give both --ct-landmarks and --mr-landmarks, or neither.")
     options = _options(args)
-    progress = JsonProgress() if args.progress_format == "json" else TerminalProgress(quiet=args.quiet)
+    progress = progress_for(args)
 
     started = time.perf_counter()
     ct = read_image(args.ct, "CT", args.series)

@@ -55,3 +55,20 @@ class JsonProgress:
         }
         self.stream.write(json.dumps(record) + "\n")
         self.stream.flush()
+
+
+def add_progress_arguments(parser) -> None:
+    """``--quiet`` and ``--progress-format`` for a subcommand that reports progress."""
+    parser.add_argument("--quiet", action="store_true", help="no progress display")
+    parser.add_argument(
+        "--progress-format",
+        choices=("text", "json"),
+        default="text",
+        help="progress on stderr: text for people, or one JSON object per line (stage, fraction, message, "
+        "level, iteration, metric) for programs",
+    )
+
+
+def progress_for(args):
+    """The progress callback the arguments ask for (see :func:`add_progress_arguments`)."""
+    return JsonProgress() if args.progress_format == "json" else TerminalProgress(quiet=args.quiet)
