@@ -49,7 +49,7 @@ def test_a_good_manifest_resolves_paths_against_its_folder(files):
         ("id,ct,mr\na,a_ct.nrrd,missing.nrrd\n", "row 2: mr 'missing.nrrd' not found"),
         ("id,ct,mr\na,a_ct.nrrd\n", "2 fields where the header has 3"),
         ("id,ct,mr,ct_landmarks,mr_landmarks\na,a_ct.nrrd,a_mr.nrrd,ct.csv,\n", "both ct_landmarks and mr_landmarks"),
-        ("id,ct,mr,preset\na,a_ct.nrrd,a_mr.nrrd,turbo\n", "unknown preset 'turbo'"),
+        ("id,ct,mr,preset\na,a_ct.nrrd,a_mr.nrrd,turbo\n", "Unknown preset 'turbo'"),
         ("id,ct,mr,initializer\na,a_ct.nrrd,a_mr.nrrd,magic\n", "unknown initializer 'magic'"),
     ],
 )
@@ -93,3 +93,26 @@ def test_bad_options_exit_2(files, capsys):
     scheduler = ["--scheduler", "tcp://127.0.0.1:9", "--workers", "2"]
     assert main(["batch", "--manifest", str(manifest), "--out", str(files / "o"), *scheduler]) == 2
     assert "not with --scheduler" in capsys.readouterr().err
+
+
+def test_a_row_may_name_a_preset_file_which_must_load(files):
+    from CTMRFusionLib.registration.options import RegistrationOptions, write_preset_file
+
+    write_preset_file(RegistrationOptions().replace(histogram_bins=48), files / "site.json")
+    (files / "broken.json").write_text('{"options": {"histogram_bins": 1}}')
+    cases = read_manifest(_manifest(files, "id,ct,mr,preset\na,a_ct.nrrd,a_mr.nrrd,site.json\n"))
+    assert cases[0].preset == str((files / "site.json").resolve())
+    with pytest.raises(ManifestError, match="row 2: Preset file .*broken.json: .*histogram_bins"):
+        read_manifest(_manifest(files, "id,ct,mr,preset\na,a_ct.nrrd,a_mr.nrrd,broken.json\n"))
+
+
+def test_editing_a_preset_file_changes_the_cases_fingerprint(files):
+    from CTMRFusionLib.batch.case_runner import BatchSettings
+    from CTMRFusionLib.batch.manifest import CaseSpec
+
+    preset = files / "site.json"
+    preset.write_text('{"options": {"histogram_bins": 48}}')
+    case = CaseSpec("a", str(files / "a_ct.nrrd"), str(files / "a_mr.nrrd"), preset=str(preset))
+    before = BatchSettings().for_case(case)
+    preset.write_text('{"options": {"histogram_bins": 32}}')
+    assert BatchSettings().for_case(case) != before

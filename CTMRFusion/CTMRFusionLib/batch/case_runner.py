@@ -16,7 +16,7 @@ from pathlib import Path
 
 from CTMRFusionLib import __version__
 from CTMRFusionLib.batch.child_process import ctmrfusion_command, run_child
-from CTMRFusionLib.batch.fingerprint import case_fingerprint
+from CTMRFusionLib.batch.fingerprint import case_fingerprint, hash_input
 from CTMRFusionLib.batch.manifest import CaseSpec
 from CTMRFusionLib.batch.thumbnail import blend_planes, write_thumbnail
 from CTMRFusionLib.core.errors import InvalidInputError
@@ -60,9 +60,12 @@ class BatchSettings:
 
     def for_case(self, case: CaseSpec) -> dict:
         """The settings that decide this case's outputs (part of its fingerprint)."""
+        preset = case.preset or self.preset
         return {
             "ctmrfusion_version": __version__,
-            "preset": case.preset or self.preset,
+            "preset": preset,
+            # A preset file counts by its content: editing it recomputes the cases that use it.
+            "preset_sha256": hash_input(preset) if preset.lower().endswith(".json") else None,
             "initializer": case.initializer,
             "fuse": self.fuse,
             "interpolator": self.interpolator,

@@ -22,7 +22,7 @@ from CTMRFusionLib.batch.summary import counts, write_summary
 from CTMRFusionLib.core.errors import InvalidInputError
 from CTMRFusionLib.fusion.pipeline import METHODS
 from CTMRFusionLib.io.companion_files import companion_files
-from CTMRFusionLib.registration.options import INTERPOLATORS, preset_names
+from CTMRFusionLib.registration.options import INTERPOLATORS, resolve_preset
 
 #: How often the progress line is refreshed while no case finishes, in seconds.
 REFRESH_SECONDS = 1.0
@@ -111,8 +111,10 @@ def run_batch(
     :class:`ManifestError` (or InvalidInputError) before any work when the manifest or the options are bad.
     """
     cases = read_manifest(manifest)
-    if preset not in preset_names():
-        raise InvalidInputError(f"unknown preset {preset!r}; known: {', '.join(preset_names())}")
+    try:
+        preset = resolve_preset(preset)
+    except ValueError as error:
+        raise InvalidInputError(str(error)) from None
     if fuse is not None and fuse not in METHODS:
         raise InvalidInputError(f"unknown fusion method {fuse!r}; known: {', '.join(METHODS)}")
     if interpolator not in INTERPOLATORS:

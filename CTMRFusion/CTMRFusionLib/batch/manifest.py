@@ -1,8 +1,9 @@
 """The cohort manifest: a CSV file with one CT/MR pair per row, validated whole before any work starts.
 
 Columns: ``id,ct,mr`` (required), ``ct_landmarks,mr_landmarks`` (optional, both or neither per row) and
-``preset``, ``initializer`` (optional per-row overrides). Paths are relative to the manifest's folder (absolute
-paths are kept). An image is a file or a DICOM series folder; landmarks are .mrk.json, .fcsv or LPS .csv files.
+``preset`` (a bundled preset or a JSON preset file), ``initializer`` (optional per-row overrides). Paths are
+relative to the manifest's folder (absolute paths are kept). An image is a file or a DICOM series folder;
+landmarks are .mrk.json, .fcsv or LPS .csv files.
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from CTMRFusionLib.core.errors import InvalidInputError
-from CTMRFusionLib.registration.options import INITIALIZERS, preset_names
+from CTMRFusionLib.registration.options import INITIALIZERS, resolve_preset
 
 REQUIRED_COLUMNS = ("id", "ct", "mr")
 OPTIONAL_COLUMNS = ("ct_landmarks", "mr_landmarks", "preset", "initializer")
@@ -118,8 +119,11 @@ def _case(path: Path, line: int, values: dict) -> CaseSpec:
                 raise ManifestError(f"{where}: {name} {values[name]!r} not found (looked for {target})")
             resolved[name] = str(target.resolve())
     preset, initializer = values.get("preset"), values.get("initializer")
-    if preset and preset not in preset_names():
-        raise ManifestError(f"{where}: unknown preset {preset!r}; known: {', '.join(preset_names())}")
+    if preset:
+        try:
+            preset = resolve_preset(preset, path.parent)
+        except ValueError as error:
+            raise ManifestError(f"{where}: {error}") from None
     if initializer and initializer not in INITIALIZERS:
         raise ManifestError(f"{where}: unknown initializer {initializer!r}; known: {', '.join(INITIALIZERS)}")
     return CaseSpec(id=case_id, preset=preset, initializer=initializer, **resolved)

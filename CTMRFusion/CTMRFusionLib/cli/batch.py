@@ -53,7 +53,11 @@ def add_parser(commands) -> None:
     batch.add_argument("--scheduler", help="address of an existing Dask scheduler (default: start a local cluster)")
     batch.add_argument("--workers", type=int, help="local cluster: worker processes (default: cores ÷ 2)")
     batch.add_argument("--threads-per-worker", type=int, help="local cluster: cases at once per worker (default 1)")
-    batch.add_argument("--preset", choices=preset_names(), default="default", help="registration preset")
+    batch.add_argument(
+        "--preset",
+        default="default",
+        help=f"registration preset: {', '.join(preset_names())} (default: default), or a JSON preset file",
+    )
     batch.add_argument("--fuse", choices=METHODS, help="also fuse each registered pair with this method")
     batch.add_argument("--interpolator", choices=INTERPOLATORS, default="sinc", help="final resample (default sinc)")
     batch.add_argument("--case-timeout", type=float, help="seconds a case may take before it is stopped and failed")

@@ -196,3 +196,18 @@ def write_preset_file(options: RegistrationOptions, path, description: str = "")
     defaults = RegistrationOptions().to_dict()
     changed = {k: v for k, v in options.to_dict().items() if v != defaults[k]}
     write_text(path, json.dumps({"description": description, "options": changed}, indent=2) + "\n")
+
+
+def resolve_preset(value: str, base_folder=None) -> str:
+    """A bundled preset's name as it is, or a user preset file (``.json``, relative to ``base_folder``) as an
+    absolute path after checking that it loads; ``ValueError`` naming the problem otherwise."""
+    if value in preset_names():
+        return value
+    if not str(value).lower().endswith(".json"):
+        raise ValueError(f"Unknown preset '{value}'; available: {', '.join(preset_names())}, or a .json file.")
+    path = Path(value).expanduser()
+    path = path if path.is_absolute() or base_folder is None else Path(base_folder) / path
+    if not path.is_file():
+        raise ValueError(f"Preset file {path} not found.")
+    read_preset_file(path)
+    return str(path.resolve())
