@@ -273,3 +273,15 @@ def test_a_header_declaring_more_voxels_than_memory_is_refused_before_reading(sm
     )
     run = _register(small, "--mr", bomb, "--transform", tmp_path / "t.h5")
     assert_refused(run, "bomb.nrrd", "declares 100000 × 100000 × 100000 voxels")
+
+
+@pytest.mark.slow
+def test_a_mirrored_header_is_used_as_given_and_said(small, tmp_path):
+    """A left-handed direction (negative determinant) is a valid header (some converters write one): the MR is
+    used where it says, and a warning tells the user, since no rigid transform undoes a mirror."""
+    image = sitk.ReadImage(str(small / "mr.nrrd"))
+    image.SetDirection((-1, 0, 0, 0, 1, 0, 0, 0, 1))
+    sitk.WriteImage(image, str(tmp_path / "mirrored.nrrd"))
+    run = _register(small, "--mr", tmp_path / "mirrored.nrrd", "--transform", tmp_path / "t.h5")
+    assert run.returncode == 0, run.stderr
+    assert "MR (moving image) has a left-handed (mirrored) direction matrix" in run.stderr

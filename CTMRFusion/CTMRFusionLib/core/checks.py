@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 import SimpleITK as sitk
 
@@ -42,6 +44,13 @@ def check_volume(image: sitk.Image, role: str) -> None:
     if not np.all(np.isfinite(direction)) or not np.allclose(direction.T @ direction, np.eye(3), atol=1e-4):
         raise InvalidInputError(
             f"{role} has a direction matrix that is not orthonormal (skewed or degenerate axes): a bad header."
+        )
+    if np.linalg.det(direction) < 0:
+        warnings.warn(
+            f"{role} has a left-handed (mirrored) direction matrix; its voxels are placed as the header says. "
+            "If the scan looks mirrored, its header is wrong: a rigid registration cannot undo a mirror.",
+            UserWarning,
+            stacklevel=2,
         )
     if min(size) < MINIMUM_VOXELS:
         raise InvalidInputError(
