@@ -58,7 +58,10 @@ def test_the_worker_streams_progress_and_equals_the_in_process_result(scene, nod
     job_volume = sitk.GetArrayFromImage(bridge.volume_node_to_sitk(result.volumeNode))
     direct_volume = sitk.GetArrayFromImage(bridge.volume_node_to_sitk(direct.volumeNode))
     assert job_volume.shape == direct_volume.shape
-    assert np.abs(job_volume.astype(float) - direct_volume).max() < 1.0  # same grid, same interpolation
+    # Same grid and interpolation; the MR is integer, so a transform that differs in the last bits (threads,
+    # docs/registration.md) can round a voxel one step the other way, and no more.
+    difference = np.abs(job_volume.astype(float) - direct_volume)
+    assert difference.max() <= 1.0 and np.mean(difference > 0) < 1e-3
     assert job.folder is not None and not job.folder.exists()
 
 
