@@ -5,7 +5,8 @@ from __future__ import annotations
 import sys
 import time
 
-from CTMRFusionLib.batch.child_process import child_environment, run_child
+from CTMRFusionLib.batch.child_process import run_child
+from CTMRFusionLib.core.commands import command_environment
 
 
 def _python(code: str) -> list[str]:
@@ -34,7 +35,7 @@ def test_a_child_past_its_deadline_is_stopped(tmp_path):
 
 
 def test_thread_settings_reach_the_child(tmp_path):
-    environment = child_environment(3)
+    environment = command_environment(3)
     assert environment["ITK_GLOBAL_DEFAULT_NUMBER_OF_THREADS"] == "3" and environment["OMP_NUM_THREADS"] == "3"
     code = "import SimpleITK as s; print('threads', s.ProcessObject.GetGlobalDefaultNumberOfThreads())"
     run_child(_python(code), tmp_path / "log", threads=3, deadline=None)

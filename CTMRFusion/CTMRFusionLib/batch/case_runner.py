@@ -15,10 +15,11 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from CTMRFusionLib import __version__
-from CTMRFusionLib.batch.child_process import ctmrfusion_command, run_child
+from CTMRFusionLib.batch.child_process import run_child
 from CTMRFusionLib.batch.fingerprint import case_fingerprint, hash_input
 from CTMRFusionLib.batch.manifest import CaseSpec
 from CTMRFusionLib.batch.thumbnail import blend_planes, write_thumbnail
+from CTMRFusionLib.core.commands import ctmrfusion_command, last_error
 from CTMRFusionLib.core.errors import InvalidInputError
 from CTMRFusionLib.io.atomic_files import write_text
 from CTMRFusionLib.io.images import read_image
@@ -141,14 +142,9 @@ def _run(case: CaseSpec, folder: Path, subcommand: str, arguments: list[str], th
     if result.returncode < 0:
         raise CaseFailed(f"{subcommand}: crashed (signal {-result.returncode}); see {folder / LOG}")
     if result.returncode != 0:
-        raise CaseFailed(f"{subcommand}: {_last_error(folder / LOG)}")
+        lines = (folder / LOG).read_text(errors="replace").splitlines()
+        raise CaseFailed(f"{subcommand}: {last_error(lines, 'failed without a message')[:300]}")
     return result.peak_mb
-
-
-def _last_error(log: Path) -> str:
-    lines = [line.strip() for line in log.read_text(errors="replace").splitlines() if line.strip()]
-    errors = [line.removeprefix("ctmrfusion: error: ") for line in lines if line.startswith("ctmrfusion: error:")]
-    return (errors or lines or ["failed without a message"])[-1][:300]
 
 
 def _finished_row(folder: Path, fingerprint: str, settings: BatchSettings) -> dict | None:

@@ -15,9 +15,8 @@ import subprocess
 import sys
 import time
 from dataclasses import dataclass
-from pathlib import Path
 
-import CTMRFusionLib
+from CTMRFusionLib.core.commands import command_environment
 
 POLL_SECONDS = 0.05
 #: After SIGTERM (which lets the command remove its temporary files), SIGKILL follows this much later.
@@ -35,21 +34,6 @@ class ChildResult:
     seconds: float
 
 
-def ctmrfusion_command(subcommand: str, arguments: list[str]) -> list[str]:
-    """The argv that runs ``ctmrfusion SUBCOMMAND ARGUMENTS`` with this interpreter and this package."""
-    return [sys.executable, "-m", "CTMRFusionLib.cli", subcommand, *arguments]
-
-
-def child_environment(threads: int) -> dict:
-    """This process's environment with ``threads`` for ITK, OpenMP/torch and BLAS, and this package importable."""
-    environment = dict(os.environ)
-    package_root = str(Path(CTMRFusionLib.__file__).resolve().parents[1])
-    environment["PYTHONPATH"] = os.pathsep.join(filter(None, [package_root, environment.get("PYTHONPATH")]))
-    for name in ("ITK_GLOBAL_DEFAULT_NUMBER_OF_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS"):
-        environment[name] = str(max(1, int(threads)))
-    return environment
-
-
 def run_child(argv: list[str], log_path, threads: int, deadline: float | None) -> ChildResult:
     """Run ``argv``; its stdout and stderr are appended to ``log_path``. ``deadline``: ``time.monotonic()`` value
     at which the child is terminated (None: no limit)."""
@@ -57,7 +41,7 @@ def run_child(argv: list[str], log_path, threads: int, deadline: float | None) -
     with open(log_path, "ab") as log:
         log.write(("$ " + " ".join(argv[1:]) + "\n").encode())
         log.flush()
-        child = subprocess.Popen(argv, stdout=log, stderr=subprocess.STDOUT, env=child_environment(threads))
+        child = subprocess.Popen(argv, stdout=log, stderr=subprocess.STDOUT, env=command_environment(threads))
         timed_out, killed_at, high_water_kb = False, None, None
         while True:
             high_water_kb = _high_water_kb(child.pid) or high_water_kb

@@ -19,6 +19,7 @@ import warnings
 
 from CTMRFusionLib import __version__
 from CTMRFusionLib.cli import batch, demo, fuse, register, snapshot, train_fusion, train_registration
+from CTMRFusionLib.core.commands import ERROR_PREFIX
 from CTMRFusionLib.core.errors import InvalidInputError
 from CTMRFusionLib.io.landmark_files import LandmarkError
 
@@ -70,7 +71,7 @@ def main(argv=None) -> int:
         code = COMMANDS[args.command].run(args)
     except (InvalidInputError, LandmarkError, ValueError, OSError) as error:
         # Anticipated: bad input, unreadable or unwritable files (permissions, a full disk), parse errors.
-        print(f"ctmrfusion: error: {_one_line(error)}", file=sys.stderr)
+        print(f"{ERROR_PREFIX}{_one_line(error)}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print("ctmrfusion: interrupted; no output written.", file=sys.stderr)

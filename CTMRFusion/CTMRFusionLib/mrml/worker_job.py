@@ -12,29 +12,19 @@ folder: the scene is never touched. :meth:`WorkerJob.finish` waits and hands the
 from __future__ import annotations
 
 import json
-import os
 import queue
 import shutil
 import signal
 import subprocess
-import sys
 import tempfile
 import threading
 from pathlib import Path
 
-import CTMRFusionLib
+from CTMRFusionLib.core.commands import command_environment, ctmrfusion_command, last_error
 from CTMRFusionLib.core.progress import Cancelled, ProgressEvent
 
 #: Seconds between SIGTERM (the command removes its temporary files) and SIGKILL on cancel.
 TERMINATE_GRACE_SECONDS = 5.0
-
-
-def python_executable() -> str:
-    """The interpreter that runs the worker: Slicer's ``PythonSlicer`` inside the Slicer application (whose own
-    executable is Slicer, not Python), else this interpreter."""
-    if getattr(sys.modules.get("slicer"), "app", None) is not None:
-        return shutil.which("PythonSlicer") or sys.executable
-    return sys.executable
 
 
 class WorkerJob:
@@ -64,13 +54,9 @@ class WorkerJob:
         except Exception:
             self._remove_folder()
             raise
-        environment = dict(os.environ)
-        package_root = str(Path(CTMRFusionLib.__file__).resolve().parents[1])
-        environment["PYTHONPATH"] = os.pathsep.join(filter(None, [package_root, environment.get("PYTHONPATH")]))
-        command = [python_executable(), "-m", "CTMRFusionLib.cli", self.subcommand, *arguments]
-        command += ["--quiet", "--progress-format", "json"]
+        command = ctmrfusion_command(self.subcommand, [*arguments, "--quiet", "--progress-format", "json"])
         self.process = subprocess.Popen(
-            command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=environment
+            command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=command_environment()
         )
         self.readers = [
             threading.Thread(target=self._read, args=(stream,), daemon=True)
@@ -130,9 +116,7 @@ class WorkerJob:
             if self.folder is None or not self.folder.exists():
                 raise Cancelled("Cancelled by the user; no output was written.")
             if code != 0:
-                errors = [line for line in self.log if line.startswith("ctmrfusion: error:")]
-                reason = (errors or self.log or [f"the worker exited with code {code}"])[-1]
-                raise ValueError(reason.removeprefix("ctmrfusion: error: "))
+                raise ValueError(last_error(self.log, f"the worker exited with code {code}"))
             return self.store(self.folder)
         finally:
             if not self.running:
