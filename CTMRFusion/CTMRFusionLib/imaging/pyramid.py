@@ -21,6 +21,9 @@ import SimpleITK as sitk
 
 #: Gaussian sigma, as a fraction of the axis's own voxel size, given to an axis before it is upsampled.
 THICK_AXIS_SIGMA_RATIO = 0.5
+#: The moving (MR) image of a level is kept this much finer than the level's voxel size: the metric interpolates
+#: in it (finer moving images measured 0.3 mm better TRE).
+MOVING_SPACING_RATIO = 2 / 3
 #: An axis is thick, and upsampled, when its voxel is more than this many times the level's (2.5 mm MR slices
 #: at a 1.5 mm level are not: upsampling them measured 0.2 mm worse landmark TRE on the sample pair).
 THICK_AXIS_FACTOR = 2.0
@@ -74,3 +77,16 @@ def resample_to_spacing(
         0.0,
         sitk.sitkFloat32,
     )
+
+
+def reduce_to_spacing(image: sitk.Image, spacing_mm: float) -> sitk.Image:
+    """``image`` (float32) with every axis finer than ``spacing_mm`` made about that coarse, cheaply: first
+    averaged over whole blocks of voxels (``BinShrink``, by the largest integer factor that stays at or below
+    ``spacing_mm``), then smoothed and resampled as :func:`resample_to_spacing` does. On a 512×512×409 CT the
+    block average takes the full-resolution Gaussian's place (measured 6.5 s → under 1 s). Axes already as
+    coarse keep their voxels."""
+    image = sitk.Cast(image, sitk.sitkFloat32)
+    factors = [max(1, int(math.floor(spacing_mm / native + 1e-6))) for native in image.GetSpacing()]
+    if max(factors) > 1:
+        image = sitk.BinShrink(image, factors)
+    return resample_to_spacing(image, spacing_mm)

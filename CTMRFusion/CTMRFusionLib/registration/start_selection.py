@@ -19,7 +19,7 @@ import SimpleITK as sitk
 
 from CTMRFusionLib.core.frames import sitk_transform_to_matrix
 from CTMRFusionLib.imaging.body_mask import mask_points_lps
-from CTMRFusionLib.registration.mi_refinement import LevelTrace, level_metric, refine
+from CTMRFusionLib.registration.mi_refinement import LevelTrace, level_score, refine
 from CTMRFusionLib.registration.preparation import PreparedPair
 from CTMRFusionLib.registration.stage import StageContext
 
@@ -81,10 +81,11 @@ def choose_and_refine(
     if len(outcomes) > 1:
         count = len(options.level_spacings_mm)
         for level in range(1, count) if count > 1 else range(count):
+            score = level_score(pair, level, options)
             for outcome in outcomes:
                 if stage.cancel is not None:
                     stage.cancel.raise_if_cancelled()
-                outcome.scores[level] = level_metric(pair, level, outcome.start, options)
+                outcome.scores[level] = score(outcome.start)
         contenders = []
         for level in sorted(outcomes[0].scores, reverse=True):  # finest level first
             best = min(outcomes, key=lambda outcome: outcome.scores[level])

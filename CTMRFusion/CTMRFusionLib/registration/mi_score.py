@@ -1,0 +1,104 @@
+"""Mutual information of a CT and an MR under many rigid transforms, for scoring starts (not for optimising).
+
+The orientation search scores hundreds of candidate poses and the start selection judges a few on fine grids.
+Asking SimpleITK for each value (``ImageRegistrationMethod.MetricEvaluate``) sets a Mattes metric up from
+scratch every time: it scans both whole images and rebuilds the sample set, 6 ms per call on a 6 mm grid and
+0.28 s on a 1.5 mm one (measured on the sample pair), whatever the number of samples. Here the CT samples,
+their intensity bins and the MR array are made once; a value is then one trilinear interpolation of the
+samples' positions in the MR and a joint histogram (about 1 ms for 30 000 samples).
+
+The estimate follows Mattes MI: a fixed set of CT samples drawn at random inside the metric mask, the CT
+intensities binned by nearest bin, the MR intensities spread over the two nearest bins by linear Parzen
+weights (so the value is continuous in the transform), samples that map outside the MR dropped. It is
+returned negated, as SimpleITK's metric values are: lower is better.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import SimpleITK as sitk
+from scipy import ndimage
+
+from CTMRFusionLib.core.frames import sitk_transform_to_matrix
+
+#: Below this share of the samples mapping inside the MR, a transform does not score (``inf``): MI over a
+#: sliver of overlap is noise that can beat any real alignment.
+MIN_VALID_SHARE = 0.10
+
+
+class MutualInformationScore:
+    """Callable: a CT→MR LPS transform → −MI (nats; lower is better), or ``inf`` without enough overlap.
+
+    ``fixed``/``moving``: float images on any grids (LPS); ``fixed_mask``: where CT samples are drawn (uint8 on
+    ``fixed``'s grid, None = everywhere); ``moving_mask``: samples that land outside it (nearest voxel, on
+    ``moving``'s grid) are dropped, as outside the MR; ``bins``: histogram bins per image;
+    ``samples``: at most this many CT samples (all mask voxels when there are fewer), drawn with ``seed``.
+    """
+
+    def __init__(
+        self,
+        fixed: sitk.Image,
+        moving: sitk.Image,
+        fixed_mask: sitk.Image | None,
+        bins: int,
+        samples: int,
+        seed: int,
+        moving_mask: sitk.Image | None = None,
+    ) -> None:
+        fixed_values = sitk.GetArrayViewFromImage(fixed)
+        inside = (
+            np.ones(fixed_values.shape, bool)
+            if fixed_mask is None
+            else sitk.GetArrayViewFromImage(fixed_mask).astype(bool)
+        )
+        flat = np.flatnonzero(inside)
+        if flat.size > samples:
+            flat = np.sort(np.random.default_rng(seed).choice(flat, samples, replace=False))
+        index_zyx = np.array(np.unravel_index(flat, fixed_values.shape), dtype=float)
+        direction = np.array(fixed.GetDirection()).reshape(3, 3)
+        self.points_lps = (index_zyx[::-1].T * np.array(fixed.GetSpacing())) @ direction.T + np.array(fixed.GetOrigin())
+        self.bins = int(bins)
+        values = fixed_values.ravel()[flat].astype(np.float64)
+        low, high = float(fixed_values.min()), float(fixed_values.max())
+        self.fixed_bins = np.clip(((values - low) / max(high - low, 1e-12) * self.bins).astype(np.int64), 0, bins - 1)
+        self.moving_array = sitk.GetArrayFromImage(moving).astype(np.float32)
+        self.moving_low = float(self.moving_array.min())
+        self.moving_range = max(float(self.moving_array.max()) - self.moving_low, 1e-12)
+        moving_direction = np.array(moving.GetDirection()).reshape(3, 3)
+        # LPS → continuous (x, y, z) index of the MR: D^T (p - origin) / spacing.
+        self.to_index = moving_direction.T / np.array(moving.GetSpacing())[:, None]
+        self.moving_origin = np.array(moving.GetOrigin())
+        self.upper_index = np.array(moving.GetSize(), dtype=float) - 1.0
+        self.moving_mask = None if moving_mask is None else sitk.GetArrayFromImage(moving_mask).astype(bool)
+
+    @property
+    def sample_count(self) -> int:
+        return len(self.points_lps)
+
+    def __call__(self, transform: sitk.Transform) -> float:
+        matrix = sitk_transform_to_matrix(transform)
+        mapped = self.points_lps @ matrix[:3, :3].T + matrix[:3, 3]
+        index = (mapped - self.moving_origin) @ self.to_index.T
+        valid = np.all((index >= 0.0) & (index <= self.upper_index), axis=1)
+        if self.moving_mask is not None:
+            nearest = np.rint(index[valid]).astype(np.int64)
+            valid[valid] = self.moving_mask[nearest[:, 2], nearest[:, 1], nearest[:, 0]]
+        count = int(np.count_nonzero(valid))
+        if count < max(MIN_VALID_SHARE * self.sample_count, 16):
+            return float("inf")
+        moving = ndimage.map_coordinates(self.moving_array, index[valid][:, ::-1].T, order=1, prefilter=False)
+        return -_mutual_information(self.fixed_bins[valid], moving, self.moving_low, self.moving_range, self.bins)
+
+
+def _mutual_information(fixed_bins: np.ndarray, moving: np.ndarray, low: float, span: float, bins: int) -> float:
+    """MI (nats) of binned CT samples and MR values spread linearly over their two nearest bins."""
+    position = np.clip((moving.astype(np.float64) - low) / span * (bins - 1), 0.0, bins - 1.0)
+    lower = np.minimum(position.astype(np.int64), bins - 2)
+    upper_weight = position - lower
+    cell = fixed_bins * bins + lower
+    joint = np.bincount(cell, 1.0 - upper_weight, bins * bins) + np.bincount(cell + 1, upper_weight, bins * bins)
+    joint = joint.reshape(bins, bins) / len(moving)
+    fixed_marginal, moving_marginal = joint.sum(axis=1), joint.sum(axis=0)
+    nonzero = joint > 0
+    expected = np.outer(fixed_marginal, moving_marginal)[nonzero]
+    return float(np.sum(joint[nonzero] * np.log(joint[nonzero] / expected)))
