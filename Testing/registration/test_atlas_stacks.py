@@ -36,20 +36,35 @@ def stacks():
     return atlas_stacks()
 
 
+@pytest.fixture(scope="module")
+def default_registration(stacks):
+    """(case, move number) → (CT→MR matrix of the default registration, the true move, CT body points); each
+    registration runs once per module (the unmoved ones serve both tests)."""
+    done = {}
+
+    def register(case: str, move_number: int):
+        if (case, move_number) not in done:
+            ct, mr = stacks[case]
+            points = body_points(ct)
+            move = moves(case, points, move_number)[move_number]
+            matrix = sitk_transform_to_matrix(register_rigid(ct, move_header(mr, move)).transform)
+            done[case, move_number] = matrix, move, points
+        return done[case, move_number]
+
+    return register
+
+
 def _within_bar(error: np.ndarray, elastix_mean_mm: float) -> bool:
     return (error.mean() <= 2.5 and error.max() <= 5.0) or error.mean() <= elastix_mean_mm + 0.25
 
 
 @pytest.mark.parametrize("move_number", [0, 1])
 @pytest.mark.parametrize("case", CASES)
-def test_stack_registers_within_the_bar_and_never_flips(stacks, case, move_number):
+def test_stack_registers_within_the_bar_and_never_flips(default_registration, case, move_number):
     """The stack unmoved and under its first seeded move (up to ±30°, ±40 mm): the default registration's
     absolute error over CT body points, beside elastix's on the same input."""
-    ct, mr = stacks[case]
-    points = body_points(ct)
-    move = moves(case, points, move_number)[move_number]
-    result = register_rigid(ct, move_header(mr, move))
-    error = errors(sitk_transform_to_matrix(result.transform), move, points)
+    matrix, move, points = default_registration(case, move_number)
+    error = errors(matrix, move, points)
     elastix_mean = recorded_results()[(case, move_number)]["elastix mean mm"]
     assert error.mean() < WRONG_ORIENTATION_MM, f"{error.mean():.1f} mm: a wrong orientation"
     if case in OFF_THE_BAR and not _within_bar(error, elastix_mean):
@@ -57,11 +72,10 @@ def test_stack_registers_within_the_bar_and_never_flips(stacks, case, move_numbe
     assert _within_bar(error, elastix_mean), f"{error.mean():.2f} mean / {error.max():.2f} max (elastix {elastix_mean})"
 
 
-def test_search_keeps_a_pre_aligned_stack_where_the_fine_stage_alone_ends(stacks):
+def test_search_keeps_a_pre_aligned_stack_where_the_fine_stage_alone_ends(stacks, default_registration):
     """On every unmoved stack the default (orientation search) ends within 2 mm (mean over CT body points) of
     the MI refinement started at the identity: the headers' placement is always a candidate."""
     for case, (ct, mr) in stacks.items():
-        points = body_points(ct)
-        default = sitk_transform_to_matrix(register_rigid(ct, mr).transform)
+        default, _, points = default_registration(case, 0)
         alone = sitk_transform_to_matrix(register_rigid(ct, mr, RegistrationOptions(initializer="identity")).transform)
         assert errors(default, alone, points).mean() <= 2.0, f"case {case}"

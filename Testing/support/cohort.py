@@ -13,7 +13,7 @@ import numpy as np
 import SimpleITK as sitk
 
 from support.atlas_stacks import atlas_stacks, body_points, moves
-from support.ground_truth import move_header
+from support.ground_truth import largest_disagreement_mm, move_header
 
 #: (case id, Harvard case, move number): move 0 is the identity.
 COHORT = (("h2", "2", 0), ("h20", "20", 0), ("h28m", "28", 1))
@@ -57,14 +57,18 @@ def write_cohort(folder: Path, with_corrupt: bool = True, cohort=COHORT, root: P
 
 
 #: With more than one ITK thread, Mattes MI's threaded accumulation makes the last bits vary run to run
-#: (measured up to 7e-6 mm or rad; docs/registration.md, Reproducibility). One thread is bit-identical.
-MULTITHREAD_TOLERANCE = 1e-4
+#: (measured up to 7e-6 mm or rad; docs/registration.md, Reproducibility). An optimizer that stops on a
+#: convergence window can turn that into a different last iteration: the answers then differ by a share of a
+#: step (gradient descent's steps are a quarter voxel, 0.375 mm at 1.5 mm). The tolerance is the largest
+#: disagreement anywhere in the CT (mm): far below the 1.5 mm voxel, far above bit noise, and far below what
+#: different options or inputs give (0.2 mm and more). One thread is bit-identical.
+MULTITHREAD_TOLERANCE_MM = 0.05
 
 
-def assert_same_result(parameters, expected, report: dict) -> None:
-    """A batch case's transform parameters equal a direct run's: exactly on one ITK thread, else within
-    :data:`MULTITHREAD_TOLERANCE` (mm, rad)."""
+def assert_same_result(actual: sitk.Transform, expected: sitk.Transform, report: dict, ct: sitk.Image) -> None:
+    """A batch case's transform equals a direct run's: parameter for parameter on one ITK thread, else within
+    :data:`MULTITHREAD_TOLERANCE_MM` anywhere in the CT."""
     if report["itk_threads"] == 1:
-        assert tuple(parameters) == tuple(expected)
+        assert tuple(actual.GetParameters()) == tuple(expected.GetParameters())
     else:
-        np.testing.assert_allclose(parameters, expected, rtol=0, atol=MULTITHREAD_TOLERANCE)
+        assert largest_disagreement_mm(actual, expected, ct) <= MULTITHREAD_TOLERANCE_MM

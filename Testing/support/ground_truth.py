@@ -25,3 +25,13 @@ def move_header(image: sitk.Image, matrix_lps: np.ndarray) -> sitk.Image:
     moved.SetDirection((matrix_lps[:3, :3] @ direction).ravel().tolist())
     moved.SetOrigin((matrix_lps[:3, :3] @ np.array(image.GetOrigin()) + matrix_lps[:3, 3]).tolist())
     return moved
+
+
+def largest_disagreement_mm(first: sitk.Transform, second: sitk.Transform, image: sitk.Image) -> float:
+    """Largest distance (mm) between where two transforms send the corners of ``image``'s physical extent
+    (LPS): for a rigid transform, the largest disagreement anywhere in the image."""
+    size = np.array(image.GetSize()) - 1
+    corners = [
+        image.TransformContinuousIndexToPhysicalPoint((size * np.array(c)).tolist()) for c in np.ndindex(2, 2, 2)
+    ]
+    return max(float(np.linalg.norm(np.subtract(first.TransformPoint(p), second.TransformPoint(p)))) for p in corners)

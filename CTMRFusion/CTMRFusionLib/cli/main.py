@@ -22,6 +22,7 @@ from CTMRFusionLib.cli import batch, demo, fuse, register, snapshot, train_fusio
 from CTMRFusionLib.core.commands import ERROR_PREFIX
 from CTMRFusionLib.core.errors import InvalidInputError
 from CTMRFusionLib.io.landmark_files import LandmarkError
+from CTMRFusionLib.registration import itk_execution
 
 #: Subcommand name → its module, in the order ``--help`` lists them.
 COMMANDS = {
@@ -45,11 +46,22 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 class Terminated(Exception):
-    """SIGTERM arrived: unwinding runs every cleanup (temporary output folders) before the exit."""
+    """SIGTERM arrived: unwinding runs every cleanup (temporary output folders) before the exit. ``requested``
+    stays set, so an error the unwinding turned it into (a library that wraps exceptions raised in its
+    callbacks) still exits as terminated."""
+
+    requested = False
 
 
 def _terminate(signum, frame):
-    raise Terminated()
+    Terminated.requested = True
+    if not itk_execution.interrupt(Terminated()):  # inside an ITK registration, it raises Terminated itself
+        raise Terminated()
+
+
+def _terminated() -> int:
+    print("ctmrfusion: terminated (SIGTERM); no partial output left.", file=sys.stderr)
+    return 143
 
 
 def _show_warning(message, category, filename, lineno, file=None, line=None) -> None:
@@ -63,6 +75,7 @@ def _one_line(error: BaseException) -> str:
 def main(argv=None) -> int:
     """Run one subcommand; return its exit code (see the module docstring)."""
     args = build_parser().parse_args(argv)
+    Terminated.requested = False
     previous = (
         signal.signal(signal.SIGTERM, _terminate) if threading.current_thread() is threading.main_thread() else None
     )
@@ -77,9 +90,10 @@ def main(argv=None) -> int:
         print("ctmrfusion: interrupted; no output written.", file=sys.stderr)
         return 130
     except Terminated:
-        print("ctmrfusion: terminated (SIGTERM); no partial output left.", file=sys.stderr)
-        return 143
+        return _terminated()
     except Exception:
+        if Terminated.requested:
+            return _terminated()
         traceback.print_exc()
         print(
             f"ctmrfusion {__version__}: unexpected error (a bug); please report it with the lines above.",

@@ -22,6 +22,7 @@ import SimpleITK as sitk
 
 from CTMRFusionLib.core.progress import CancelToken, ProgressCallback, ProgressEvent, report
 from CTMRFusionLib.imaging.body_mask import mask_points_lps
+from CTMRFusionLib.registration.itk_execution import execute
 from CTMRFusionLib.registration.mi_refinement import metric_method
 from CTMRFusionLib.registration.mi_score import MutualInformationScore
 
@@ -319,10 +320,8 @@ def refine_on_grid(fixed, moving, start, options, fixed_mask=None, cancel=None) 
     method.SetOptimizerScalesFromPhysicalShift()
     transform = sitk.Euler3DTransform(start)
     method.SetInitialTransform(transform, inPlace=True)
-    if cancel is not None:
-        method.AddCommand(sitk.sitkIterationEvent, lambda: cancel.cancelled and method.StopRegistration())
     try:
-        method.Execute(fixed, moving)
+        execute(method, fixed, moving, None if cancel is None else cancel.raise_if_cancelled)
     except RuntimeError:
         return transform, float("inf")
     if cancel is not None:
