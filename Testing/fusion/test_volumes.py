@@ -115,3 +115,28 @@ def test_classic_fusion_works_without_torch(tmp_path):
     lines = result.stdout.splitlines()
     assert lines[0] == "10"  # max of a flat 10 and a 0…63 ramp
     assert "needs PyTorch" in lines[1]
+
+
+@pytest.mark.slow
+def test_unet_fusion_reports_each_slice_batch_and_a_cancel_stops_it_within_one(scene, registered_pair):
+    """The panel's and the console's U-Net fusion: one progress line per slice batch (the share of slices done),
+    and a cancel pressed during a batch stops the run before the next one, leaving the scene as it was."""
+    pytest.importorskip("torch")
+    ct, mr_on_ct = registered_pair
+    ct_node, mr_node = _node(scene, ct, "CT"), _node(scene, mr_on_ct, "MR on CT")
+    logic, count, token, batches = CTMRFusionLogic(scene), scene.GetNumberOfNodes(), CancelToken(), []
+
+    def on_progress(event):
+        if event.message.startswith("U-Net"):
+            batches.append(event)
+            if len(batches) == 2:
+                token.cancel()  # pressed while the third batch waits
+
+    with pytest.raises(Cancelled):
+        logic.fuseVolumes(
+            ct_node, mr_node, options=FusionOptions(device="cpu", batchSize=4), progress=on_progress, cancel=token
+        )
+    slices = ct.GetSize()[2]
+    assert [event.iteration for event in batches] == [4, 8]  # nothing ran after the cancel
+    assert [event.fraction for event in batches] == pytest.approx([4 / slices, 8 / slices])
+    assert scene.GetNumberOfNodes() == count
