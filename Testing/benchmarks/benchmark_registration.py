@@ -19,6 +19,7 @@ Usage (from the repository root):
 from __future__ import annotations
 
 import argparse
+import functools
 import multiprocessing
 import resource
 import sys
@@ -68,19 +69,12 @@ def _flip_start(ct_path: Path) -> np.ndarray:
     return start
 
 
-def run_ctmrfusion(ct_path, mr_path, workdir) -> np.ndarray:
-    from CTMRFusionLib.registration.rigid import register_rigid
-
-    result = register_rigid(sitk.ReadImage(str(ct_path)), sitk.ReadImage(str(mr_path)))
-    return sitk_transform_to_matrix(result.transform)
-
-
-def run_ctmrfusion_fast(ct_path, mr_path, workdir) -> np.ndarray:
+def run_ctmrfusion(ct_path, mr_path, workdir, preset: str = "default") -> np.ndarray:
     from CTMRFusionLib.registration.options import RegistrationOptions
     from CTMRFusionLib.registration.rigid import register_rigid
 
-    fast = RegistrationOptions.from_preset("fast")
-    result = register_rigid(sitk.ReadImage(str(ct_path)), sitk.ReadImage(str(mr_path)), fast)
+    options = RegistrationOptions.from_preset(preset)
+    result = register_rigid(sitk.ReadImage(str(ct_path)), sitk.ReadImage(str(mr_path)), options)
     return sitk_transform_to_matrix(result.transform)
 
 
@@ -115,7 +109,12 @@ def run_ants(ct_path, mr_path, workdir) -> np.ndarray:
     return sitk_transform_to_matrix(sitk.ReadTransform(registration["fwdtransforms"][0]))
 
 
-METHODS = {"ctmrfusion": run_ctmrfusion, "fast": run_ctmrfusion_fast, "elastix": run_elastix, "ants": run_ants}
+METHODS = {
+    "ctmrfusion": run_ctmrfusion,
+    "fast": functools.partial(run_ctmrfusion, preset="fast"),
+    "elastix": run_elastix,
+    "ants": run_ants,
+}
 #: Imported before the clock starts: module loading (seconds for itk's lazy loading) is not registration.
 IMPORTS = {
     "ctmrfusion": "CTMRFusionLib.registration.rigid",
