@@ -331,3 +331,32 @@ def test_export_writes_a_checked_torchscript_and_card(tmp_path):
     export_best(tmp_path / "tuned", tmp_path / "tuned.pt", tuned)
     tuned_card = (tmp_path / "tuned.md").read_text()
     assert "a chain of 2 runs" in tuned_card and "--init-from runs/run/best.pt" in tuned_card
+
+
+@pytest.mark.slow
+@pytest.mark.real_data
+def test_distillation_learns_a_flip_averaged_teachers_outputs_in_one_pass(tmp_path):
+    """Distillation mode: the targets are a teacher model's outputs on the whole training slices (float, not
+    rounded), the student is a single-pass U-Net whose distillation loss falls, the history keeps the teacher's
+    validation metrics beside the student's, and the card says what the student learned from."""
+    from CTMRFusionLib.fusion.model import export_torchscript, load_fusion_model
+    from CTMRFusionLib.fusion.training import _load_split
+
+    torch.manual_seed(5)
+    export_torchscript(FusionUNet(4, flip_average=True), tmp_path / "teacher.pt", {"width": 4, "flip_average": True})
+    config = _config(
+        tmp_path / "student", 6, mode="distillation", teacher=str(tmp_path / "teacher.pt"), learning_rate=3e-3
+    )
+    train_set, _, _, _ = _load_split(config)
+    teacher = load_fusion_model(tmp_path / "teacher.pt", "cpu")
+    expected = teacher.fuse(train_set[:, 0].numpy() * 255, train_set[:, 1].numpy() * 255) / 255
+    torch.testing.assert_close(train_set[:, 2], torch.from_numpy(expected), atol=1e-5, rtol=0)
+    history = train(config, show_progress=False)
+    losses = [e["validation_loss"] for e in history["epochs"]]
+    assert losses[-1] < losses[0] * 0.8, losses
+    assert set(history["teacher_validation_metrics"]) == set(history["validation_metrics"])
+    export_best(tmp_path / "student", tmp_path / "student.pt", history)
+    assert load_fusion_model(tmp_path / "student.pt", "cpu").metadata["flip_average"] is False
+    card = (tmp_path / "student.md").read_text()
+    assert "--mode distillation" in card and f"--teacher {tmp_path / 'teacher.pt'}" in card
+    assert "Single pass" in card and "its teacher (flip-averaged" in card

@@ -34,7 +34,7 @@ def add_parser(commands) -> None:
     fuse.add_argument("--model", help="TorchScript fusion model to load instead of the shipped one")
     fuse.add_argument("--model-sha256", help="refuse --model unless its SHA-256 is this")
     fuse.add_argument("--device", default="auto", help="auto (GPU if available), cpu or cuda")
-    fuse.add_argument("--batch-size", type=int, default=8, help="slices per U-Net batch (default 8)")
+    fuse.add_argument("--batch-size", type=int, help="slices per U-Net call (default: 2 on the CPU, 16 on a GPU)")
     add_progress_arguments(fuse)
 
 
@@ -42,7 +42,7 @@ def run(args) -> None:
     progress = progress_for(args)
     if args.model and args.method != "unet":
         raise InvalidInputError("--model is only used with --method unet.")
-    if args.batch_size < 1:
+    if args.batch_size is not None and args.batch_size < 1:
         raise InvalidInputError(f"--batch-size must be at least 1, got {args.batch_size}.")
     check_outputs({"--output": args.output}, [args.ct, args.mr, args.model])
     ct, mr = read_image(args.ct, "CT"), read_image(args.mr, "MR")

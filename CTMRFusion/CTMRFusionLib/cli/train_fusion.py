@@ -15,8 +15,15 @@ def add_parser(commands) -> None:
     train = commands.add_parser("train-fusion", help="train the fusion U-Net on CT/MR slice pairs")
     train.add_argument("--data", required=True, help="folder with CT/ and MRI/ PNG slices (<case><slice>.png)")
     train.add_argument("--out", required=True, help="run folder: checkpoints, history.json")
-    train.add_argument("--mode", choices=("unsupervised", "supervised"), default="unsupervised")
+    train.add_argument("--mode", choices=("unsupervised", "supervised", "distillation"), default="unsupervised")
     train.add_argument("--targets", help="supervised mode: folder of fused target PNGs named like the CT slices")
+    train.add_argument("--teacher", help="distillation mode: TorchScript fusion model whose outputs are the targets")
+    train.add_argument(
+        "--fusion-share",
+        type=float,
+        default=0.0,
+        help="distillation mode: add this times the unsupervised fusion loss (--loss-weights) to the distillation loss",
+    )
     train.add_argument("--width", type=int, default=16, help="U-Net base width (channels of the first block)")
     train.add_argument("--epochs", type=int, default=60)
     train.add_argument("--batch-size", type=int, default=8)
@@ -60,6 +67,8 @@ def run(args) -> None:
         output=args.out,
         mode=args.mode,
         targets=args.targets,
+        teacher=args.teacher,
+        fusion_share=args.fusion_share,
         width=args.width,
         epochs=args.epochs,
         batch_size=args.batch_size,

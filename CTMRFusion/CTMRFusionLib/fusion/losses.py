@@ -18,6 +18,10 @@ Unsupervised (no fused target; the shipped model's mode), a weighted sum of:
   the background is left out so that it cannot be won with a halo.
 
 Supervised (CT, MR, target triplets): mean |F − T| + (1 − SSIM(F, T)).
+
+Distillation (the target T is a teacher model's output): the supervised loss plus mean |∇F − ∇T| (Sobel,
+both directions, weight ``DISTILLATION_GRADIENT_WEIGHT``), so the student keeps the teacher's edges, which
+Q^AB/F and VIF measure, and not only its grey levels.
 """
 
 from __future__ import annotations
@@ -218,3 +222,14 @@ def rival_metric_weights(weights: LossWeights) -> dict:
 def supervised_loss(fused, target) -> tuple[torch.Tensor, dict]:
     terms = {"l1": (fused - target).abs().mean(), "ssim": (1 - ssim(fused, target)).mean()}
     return terms["l1"] + terms["ssim"], {name: float(value.detach()) for name, value in terms.items()}
+
+
+#: Weight of the Sobel-gradient term of :func:`distillation_loss` (Sobel responses are ~8× grey-level steps).
+DISTILLATION_GRADIENT_WEIGHT = 1.0
+
+
+def distillation_loss(fused, target) -> tuple[torch.Tensor, dict]:
+    """Supervised loss to a teacher's output T plus mean |∇F − ∇T| (see the module docstring)."""
+    total, terms = supervised_loss(fused, target)
+    gradient = (sobel_xy(fused) - sobel_xy(target)).abs().mean()
+    return total + DISTILLATION_GRADIENT_WEIGHT * gradient, {**terms, "gradient": float(gradient.detach())}

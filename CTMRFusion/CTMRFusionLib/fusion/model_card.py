@@ -10,6 +10,7 @@ run's ``best.pt``. :func:`render_card` turns a record into the card's Markdown.
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 from CTMRFusionLib.fusion.losses import LossWeights
 from CTMRFusionLib.ml.training_support import shared_data_relative
@@ -49,6 +50,12 @@ def step_command(step: dict, previous: dict | None, export: str | None) -> str:
     ]
     if config.get("targets"):
         parts.insert(1, f"--targets {config['targets']}")
+    if config.get("teacher"):
+        parts.insert(
+            1,
+            f"--teacher {config['teacher']}"
+            + (f" --fusion-share {config['fusion_share']:g}" if config.get("fusion_share") else ""),
+        )
     if previous is not None:
         parts.insert(1, f"--init-from runs/{previous['run']}/best.pt")
     if config.get("flip_average"):
@@ -69,6 +76,42 @@ def _training_time(record: dict) -> str:
         f"Training time: {last / 60:.1f} min for the last fine-tune below, {total / 60:.1f} min for the whole chain "
         f"({epochs} epochs) on the CPU ({record['machine']})."
     )
+
+
+def _loss_text(config: dict) -> str:
+    if config["mode"] == "distillation":
+        return (
+            f"Mode: distillation. Targets: the outputs of the teacher `{Path(config['teacher']).name}` (the "
+            "flip-averaged model the earlier runs below made, run on whole slices); loss mean |F − T| + "
+            "1 − SSIM(F, T) + mean |∇F − ∇T| (Sobel)"
+            + (
+                f", plus {config['fusion_share']:g} × the unsupervised fusion loss with settings "
+                f"{loss_settings_text(config['weights'])}"
+                if config.get("fusion_share")
+                else ""
+            )
+            + " (see `CTMRFusionLib/fusion/losses.py`)."
+        )
+    return (
+        f"Mode: {config['mode']}. Loss settings: {loss_settings_text(config['weights'])} "
+        "(see `CTMRFusionLib/fusion/losses.py`)."
+    )
+
+
+def _teacher_rows(record: dict) -> list[str]:
+    """Table rows comparing a distilled model's metrics with its teacher's (none for other models)."""
+    teacher = record.get("teacher_validation_metrics")
+    if not teacher:
+        return []
+    metrics = record["validation_metrics"]
+    return [
+        "| " + " | ".join(f"{v:.3f}" for v in teacher.values()) + " |",
+        "| "
+        + " | ".join(f"{100 * (metrics[k] / teacher[k] - 1):+.2f} %" if teacher[k] else "—" for k in teacher)
+        + " |",
+        "",
+        "Rows: this model (single pass); its teacher (flip-averaged, four passes); this model's difference.",
+    ]
 
 
 def render_card(record: dict) -> str:
@@ -100,7 +143,7 @@ def render_card(record: dict) -> str:
                 "and doubly mirrored images (each output mirrored back); 4× the inference time of one pass.",
             ]
             if flips
-            else []
+            else ["Single pass: one network run per slice."]
         ),
         "",
         "## Data",
@@ -110,8 +153,7 @@ def render_card(record: dict) -> str:
         f"Augmentation: random crops of {config['crop']}², horizontal flips, 90° rotations.",
         "",
         "## Training",
-        f"Mode: {config['mode']}. Loss settings: {loss_settings_text(config['weights'])} "
-        "(see `CTMRFusionLib/fusion/losses.py`).",
+        _loss_text(config),
         f"Adam, initial learning rate {config['learning_rate']:g}, cosine schedule to 2 % of it; batch "
         f"{config['batch_size']}; {config['epochs']} epochs, best validation loss at epoch {record['best_epoch']}; "
         f"seed {config['seed']}.",
@@ -134,6 +176,7 @@ def render_card(record: dict) -> str:
         "| " + " | ".join(metrics) + " |",
         "|" + "---|" * len(metrics),
         "| " + " | ".join(f"{v:.3f}" for v in metrics.values()) + " |",
+        *_teacher_rows(record),
         "",
         "EN and MI in bits; definitions in `CTMRFusionLib/fusion/metrics.py`; comparison with the classic rules",
         "in `docs/fusion.md`.",

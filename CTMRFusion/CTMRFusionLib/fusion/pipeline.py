@@ -44,12 +44,14 @@ def fuse_stacks(
     mr: np.ndarray,
     method: str = "unet",
     model=None,
-    batch_size: int = 8,
+    batch_size: int | None = None,
     progress: ProgressCallback | None = None,
     cancel: CancelToken | None = None,
 ) -> np.ndarray:
     """Fuse (n, H, W) stacks on the 0–255 scale; ``model``: a loaded :class:`fusion_model.FusionModel`
-    (the shipped one is loaded when ``method == "unet"`` and model is None). Returns float32 0–255."""
+    (the shipped one is loaded when ``method == "unet"`` and model is None); ``batch_size``: slices per U-Net
+    call (None: the device's default, see :func:`~CTMRFusionLib.fusion.model.default_batch_size`). Returns
+    float32 0–255."""
     if method not in METHODS:
         raise InvalidInputError(f"Unknown fusion method '{method}'; choose one of {', '.join(METHODS)}.")
     if method == "unet":
@@ -114,7 +116,7 @@ def fuse_images(
     method: str = "unet",
     model=None,
     normalization: NormalizationOptions = DEFAULT_NORMALIZATION,
-    batch_size: int = 8,
+    batch_size: int | None = None,
     progress: ProgressCallback | None = None,
     cancel: CancelToken | None = None,
 ) -> sitk.Image:

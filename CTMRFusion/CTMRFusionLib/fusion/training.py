@@ -2,7 +2,9 @@
 
 Data: a folder with ``CT/`` and ``MRI/`` PNG slices named ``<case><3-digit slice>.png`` (the Harvard layout,
 see :mod:`slice_pairs`), split by case into training and validation; supervised mode also needs a folder of
-fused targets with the same file names. Training uses random crops, flips and 90° rotations, Adam and a
+fused targets with the same file names. Distillation mode is supervised mode whose targets are a teacher
+model's outputs (float, on whole slices, cropped and turned with them), e.g. a single-pass student learning
+the flip-averaged shipped model. Training uses random crops, flips and 90° rotations, Adam and a
 cosine learning-rate schedule; it writes ``checkpoint.pt`` (resumable: model, optimiser, schedule, random
 states) after every epoch, ``best.pt`` at the lowest validation loss, and ``history.json``.
 """
@@ -20,7 +22,7 @@ import torch
 from CTMRFusionLib.datasets import atlas_slices as slice_pairs
 from CTMRFusionLib.fusion import rules as fusion_rules
 from CTMRFusionLib.fusion.evaluation import method_means
-from CTMRFusionLib.fusion.losses import LossWeights, supervised_loss, unsupervised_loss
+from CTMRFusionLib.fusion.losses import LossWeights, distillation_loss, supervised_loss, unsupervised_loss
 from CTMRFusionLib.fusion.model import FusionModel, export_torchscript
 from CTMRFusionLib.fusion.pipeline import fuse_stacks
 from CTMRFusionLib.fusion.unet import FusionUNet
@@ -32,13 +34,17 @@ from CTMRFusionLib.ml.training_support import (
     seed_everything,
 )
 
+MODES = ("unsupervised", "supervised", "distillation")
+
 
 @dataclass
 class TrainingConfig:
     data: str
     output: str
-    mode: str = "unsupervised"  # or "supervised" (needs ``targets``)
+    mode: str = "unsupervised"  # or "supervised" (needs ``targets``) or "distillation" (needs ``teacher``)
     targets: str | None = None
+    teacher: str | None = None  # distillation: TorchScript fusion model whose outputs are the targets
+    fusion_share: float = 0.0  # distillation: weight of the unsupervised fusion loss (``weights``) added to it
     width: int = 16
     epochs: int = 60
     batch_size: int = 8
@@ -71,11 +77,23 @@ def _load_split(config: TrainingConfig):
             if not config.targets:
                 raise ValueError("Supervised training needs --targets (fused images named like the CT slices).")
             stack.append(np.stack([slice_pairs.read_grey_png(Path(config.targets) / p.ct_path.name) for p in subset]))
-        elif config.weights.rivals:
+        elif config.mode == "distillation":
+            stack.append(teacher_outputs(config.teacher, ct, mr))
+        if config.mode != "supervised" and config.weights.rivals:
             stack.extend(rival_images(ct, mr))
         return torch.from_numpy(np.stack(stack, axis=1).astype(np.float32) / 255.0)
 
     return tensors(train), tensors(validation), sorted({p.case for p in train}), sorted({p.case for p in validation})
+
+
+def teacher_outputs(teacher: str | None, ct: np.ndarray, mr: np.ndarray) -> np.ndarray:
+    """The teacher model's fused (n, H, W) stack (0–255 float, not rounded) of (n, H, W) 0–255 stacks."""
+    if not teacher:
+        raise ValueError("Distillation needs --teacher (the TorchScript fusion model to learn from).")
+    from CTMRFusionLib.fusion.model import load_fusion_model  # noqa: PLC0415
+
+    model = load_fusion_model(teacher, "cpu")
+    return model.fuse(ct.astype(np.float32), mr.astype(np.float32))
 
 
 def rival_images(ct: np.ndarray, mr: np.ndarray) -> list[np.ndarray]:
@@ -104,6 +122,15 @@ def _loss(model, batch, config):
     fused = model(batch[:, :2])
     if config.mode == "supervised":
         return supervised_loss(fused, batch[:, 2:3])
+    if config.mode == "distillation":
+        loss, terms = distillation_loss(fused, batch[:, 2:3])
+        if config.fusion_share:
+            fusion, fusion_terms = unsupervised_loss(fused, batch[:, :1], batch[:, 1:2], config.weights, batch[:, 3:])
+            loss, terms = (
+                loss + config.fusion_share * fusion,
+                {**terms, **{f"fusion_{k}": v for k, v in fusion_terms.items()}},
+            )
+        return loss, terms
     return unsupervised_loss(fused, batch[:, :1], batch[:, 1:2], config.weights, rivals=batch[:, 2:])
 
 
@@ -119,8 +146,8 @@ def train(
     config: TrainingConfig, log: Callable[[str], None] = print, show_progress: bool = True, resume: bool = False
 ) -> dict:
     """Train (or resume) and return the history; see the module docstring for the files written."""
-    if config.mode not in ("unsupervised", "supervised"):
-        raise ValueError(f"Unknown training mode '{config.mode}'; use 'unsupervised' or 'supervised'.")
+    if config.mode not in MODES:
+        raise ValueError(f"Unknown training mode '{config.mode}'; use one of {', '.join(MODES)}.")
     if config.threads:
         torch.set_num_threads(config.threads)
     output = Path(config.output)
@@ -186,6 +213,9 @@ def train(
     model.load_state_dict(best["model"])
     model.flip_average = config.flip_average
     history["validation_metrics"] = validation_metrics(model, validation_set)
+    if config.mode == "distillation":
+        teacher = read_scripted(config.teacher, torch)[0]
+        history["teacher_validation_metrics"] = validation_metrics(teacher, validation_set)
     parents = parent_chain(config.init_from) if config.init_from else []
     history["chain"] = [
         *parents,
@@ -263,6 +293,7 @@ def export_best(run_folder: Path, model_path: Path, history: dict) -> str:
         "best_epoch": best["epoch"],
         "flip_average": model.flip_average,
         "validation_metrics": metadata["validation_metrics"],
+        **({"teacher_validation_metrics": history["teacher_validation_metrics"]} if config.get("teacher") else {}),
         **{key: history[key] for key in ("train_cases", "validation_cases", "train_slices", "validation_slices")},
         "machine": cpu_description(config["threads"] or torch.get_num_threads()),
         "chain": history["chain"],

@@ -35,7 +35,8 @@ class FusionJob(WorkerJob):
         options = self.options
         arguments = ["--ct", str(folder / "ct.nrrd"), "--mr", str(folder / "mr.nrrd")]
         arguments += ["--output", str(folder / "fused.nrrd"), "--method", options.method, "--device", options.device]
-        arguments += ["--batch-size", str(options.batchSize)]
+        if options.batchSize:
+            arguments += ["--batch-size", str(options.batchSize)]
         if options.modelPath:
             arguments += ["--model", str(options.modelPath)]
         if options.modelSha256:

@@ -38,14 +38,15 @@ class FusionOptions:
     method: "unet" (the shipped network, needs torch) or "max", "average", "laplacian", "gff".
     modelPath: a TorchScript fusion model you trust, instead of the shipped one (None: shipped, hash-checked);
     modelSha256: refuse modelPath unless it has this SHA-256. device: "auto", "cpu" or "cuda".
-    batchSize: slices per network batch. normalization: CT HU window and MR scaling to the 0–255 scale.
+    batchSize: slices per network call (None: 2 on the CPU, 16 on a GPU).
+    normalization: CT HU window and MR scaling to the 0–255 scale.
     """
 
     method: str = "unet"
     modelPath: str | None = None
     modelSha256: str | None = None
     device: str = "auto"
-    batchSize: int = 8
+    batchSize: int | None = None
     normalization: NormalizationOptions = field(default_factory=NormalizationOptions)
 
 
