@@ -11,6 +11,7 @@ same size in [0, 1].
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -34,8 +35,8 @@ def import_torch():
     return torchscript.import_torch(*_PURPOSE)
 
 
-#: Slices per network call when none is asked for: small batches are fastest on the CPU (less memory traffic
-#: per convolution, measured in ``Testing/benchmarks/benchmark_fusion.py``), large ones on a GPU.
+#: Slices per network call when none is asked for: small batches are fastest on the CPU (measured, see
+#: docs/fusion.md "Speed"), large ones on a GPU.
 DEFAULT_BATCH_SIZE = {"cpu": 2, "cuda": 16}
 
 
@@ -44,8 +45,12 @@ def default_batch_size(device: str) -> int:
     return DEFAULT_BATCH_SIZE["cuda" if device.startswith("cuda") else "cpu"]
 
 
+@dataclass
 class FusionModel(torchscript.LoadedModel):
-    """A checked TorchScript fusion model ready for inference."""
+    """A checked TorchScript fusion model ready for inference (its weights in channels-last memory)."""
+
+    def __post_init__(self):
+        self.module = self.module.to(memory_format=import_torch().channels_last)
 
     def fuse(
         self,
@@ -66,7 +71,6 @@ class FusionModel(torchscript.LoadedModel):
         if ct.shape != mr.shape or ct.ndim != 3:
             raise InvalidInputError(f"CT slices {ct.shape} and MR slices {mr.shape} must be equal (n, H, W) stacks.")
         batch_size = batch_size or default_batch_size(self.device)
-        module = self.module.to(memory_format=torch.channels_last)
         fused = np.empty(ct.shape, np.float32)
         count = ct.shape[0]
         with torch.inference_mode():
@@ -75,7 +79,7 @@ class FusionModel(torchscript.LoadedModel):
                     cancel.raise_if_cancelled()
                 stop = min(count, start + batch_size)
                 batch = torch.from_numpy(np.stack([ct[start:stop], mr[start:stop]], axis=1) / 255.0)
-                out = module(batch.to(self.device).contiguous(memory_format=torch.channels_last))
+                out = self.module(batch.to(self.device).contiguous(memory_format=torch.channels_last))
                 fused[start:stop] = out[:, 0].float().cpu().numpy() * 255.0
                 report(progress, ProgressEvent("fuse", stop / count, f"U-Net: {stop}/{count} slices", iteration=stop))
         return fused

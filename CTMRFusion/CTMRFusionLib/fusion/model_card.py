@@ -81,8 +81,8 @@ def _training_time(record: dict) -> str:
 def _loss_text(config: dict) -> str:
     if config["mode"] == "distillation":
         return (
-            f"Mode: distillation. Targets: the outputs of the teacher `{Path(config['teacher']).name}` (the "
-            "flip-averaged model the earlier runs below made, run on whole slices); loss mean |F − T| + "
+            f"Mode: distillation. Targets: the outputs of the teacher `{Path(config['teacher']).name}` on whole "
+            "slices; loss mean |F − T| + "
             "1 − SSIM(F, T) + mean |∇F − ∇T| (Sobel)"
             + (
                 f", plus {config['fusion_share']:g} × the unsupervised fusion loss with settings "

@@ -2,11 +2,11 @@
 
 Data: a folder with ``CT/`` and ``MRI/`` PNG slices named ``<case><3-digit slice>.png`` (the Harvard layout,
 see :mod:`slice_pairs`), split by case into training and validation; supervised mode also needs a folder of
-fused targets with the same file names. Distillation mode is supervised mode whose targets are a teacher
-model's outputs (float, on whole slices, cropped and turned with them), e.g. a single-pass student learning
-the flip-averaged shipped model. Training uses random crops, flips and 90° rotations, Adam and a
-cosine learning-rate schedule; it writes ``checkpoint.pt`` (resumable: model, optimiser, schedule, random
-states) after every epoch, ``best.pt`` at the lowest validation loss, and ``history.json``.
+fused targets with the same file names. Distillation mode learns a teacher model's outputs (float, on whole
+slices, cropped and turned with them; loss :func:`~CTMRFusionLib.fusion.losses.distillation_loss`), e.g. a
+single-pass student learning the flip-averaged shipped model. Training uses random crops, flips and 90°
+rotations, Adam and a cosine learning-rate schedule; it writes ``checkpoint.pt`` (resumable: model,
+optimiser, schedule, random states) after every epoch, ``best.pt`` at the lowest validation loss, and ``history.json``.
 """
 
 from __future__ import annotations
@@ -23,7 +23,7 @@ from CTMRFusionLib.datasets import atlas_slices as slice_pairs
 from CTMRFusionLib.fusion import rules as fusion_rules
 from CTMRFusionLib.fusion.evaluation import method_means
 from CTMRFusionLib.fusion.losses import LossWeights, distillation_loss, supervised_loss, unsupervised_loss
-from CTMRFusionLib.fusion.model import FusionModel, export_torchscript
+from CTMRFusionLib.fusion.model import FusionModel, export_torchscript, load_fusion_model
 from CTMRFusionLib.fusion.pipeline import fuse_stacks
 from CTMRFusionLib.fusion.unet import FusionUNet
 from CTMRFusionLib.ml.model_cards import file_record, write_record_and_card
@@ -69,6 +69,7 @@ def _load_split(config: TrainingConfig):
         )
     if config.limit_slices:
         train, validation = train[: config.limit_slices], validation[: max(1, config.limit_slices // 2)]
+    teacher = load_teacher(config) if config.mode == "distillation" else None
 
     def tensors(subset):
         ct, mr = slice_pairs.load_arrays(subset)
@@ -78,7 +79,7 @@ def _load_split(config: TrainingConfig):
                 raise ValueError("Supervised training needs --targets (fused images named like the CT slices).")
             stack.append(np.stack([slice_pairs.read_grey_png(Path(config.targets) / p.ct_path.name) for p in subset]))
         elif config.mode == "distillation":
-            stack.append(teacher_outputs(config.teacher, ct, mr))
+            stack.append(teacher.fuse(ct.astype(np.float32), mr.astype(np.float32)))
         if config.mode != "supervised" and config.weights.rivals:
             stack.extend(rival_images(ct, mr))
         return torch.from_numpy(np.stack(stack, axis=1).astype(np.float32) / 255.0)
@@ -86,14 +87,11 @@ def _load_split(config: TrainingConfig):
     return tensors(train), tensors(validation), sorted({p.case for p in train}), sorted({p.case for p in validation})
 
 
-def teacher_outputs(teacher: str | None, ct: np.ndarray, mr: np.ndarray) -> np.ndarray:
-    """The teacher model's fused (n, H, W) stack (0–255 float, not rounded) of (n, H, W) 0–255 stacks."""
-    if not teacher:
+def load_teacher(config: TrainingConfig) -> FusionModel:
+    """The checked TorchScript model distillation learns from (``config.teacher``), on the CPU."""
+    if not config.teacher:
         raise ValueError("Distillation needs --teacher (the TorchScript fusion model to learn from).")
-    from CTMRFusionLib.fusion.model import load_fusion_model  # noqa: PLC0415
-
-    model = load_fusion_model(teacher, "cpu")
-    return model.fuse(ct.astype(np.float32), mr.astype(np.float32))
+    return load_fusion_model(config.teacher, "cpu")
 
 
 def rival_images(ct: np.ndarray, mr: np.ndarray) -> list[np.ndarray]:
@@ -214,8 +212,7 @@ def train(
     model.flip_average = config.flip_average
     history["validation_metrics"] = validation_metrics(model, validation_set)
     if config.mode == "distillation":
-        teacher = read_scripted(config.teacher, torch)[0]
-        history["teacher_validation_metrics"] = validation_metrics(teacher, validation_set)
+        history["teacher_validation_metrics"] = validation_metrics(load_teacher(config).module, validation_set)
     parents = parent_chain(config.init_from) if config.init_from else []
     history["chain"] = [
         *parents,
