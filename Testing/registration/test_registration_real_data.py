@@ -53,7 +53,7 @@ def test_default_registration_of_demo_pair_is_within_2_5_mm_landmark_tre(demo_re
     "options, limit_mm",
     [
         (RegistrationOptions(optimizer="gradient_descent"), 3.0),  # elastix handed the flip: 3.0 mm
-        (RegistrationOptions.from_preset("fast"), 3.5),
+        (RegistrationOptions.from_preset("fast"), 2.5),  # the default's method on 5 % samples: 2.30 mm
     ],
     ids=["gradient_descent", "fast_preset"],
 )

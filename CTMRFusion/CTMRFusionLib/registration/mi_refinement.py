@@ -4,7 +4,9 @@ Each level smooths and resamples both images to its voxel size (the MR 1.5× fin
 in it; thick-slice axes of either image are interpolated onto the level's voxel size, see
 :mod:`~CTMRFusionLib.imaging.pyramid`), samples the metric inside the CT mask (a share of its voxels, at most
 ``maximum_samples``), and runs the chosen gradient descent with scales from
-physical shifts, so 1 radian and 1 mm are weighed by how far they move the CT's points. Each level optimises a
+physical shifts, so 1 radian and 1 mm are weighed by how far they move the CT's points. The finest level's
+regular-step descent runs on the project's own Mattes MI (:mod:`~CTMRFusionLib.registration.mattes_mi`, which
+says why); the other levels on SimpleITK's. Each level optimises a
 small rigid correction applied to the CT points before the level's start (an Euler3D transform about the same
 centre, from the identity), and composes it into the transform at the end: Euler angles far from zero (a
 flipped or tilted MR) make the optimizer's steps uneven, and the steps of a correction near zero are the same
@@ -28,6 +30,7 @@ from CTMRFusionLib.core.frames import matrix_to_sitk_euler, sitk_transform_to_ma
 from CTMRFusionLib.core.progress import Cancelled, ProgressEvent, report
 from CTMRFusionLib.imaging.pyramid import MOVING_SPACING_RATIO
 from CTMRFusionLib.registration.itk_execution import execute
+from CTMRFusionLib.registration.mattes_mi import MattesMutualInformation, TooFewSamplesError
 from CTMRFusionLib.registration.mi_score import MutualInformationScore
 from CTMRFusionLib.registration.preparation import PreparedPair
 from CTMRFusionLib.registration.stage import StageContext
@@ -62,7 +65,8 @@ def refine(pair: PreparedPair, transform: sitk.Euler3DTransform, options, stage:
         tick = time.perf_counter()
         spacing, sigma = options.level_spacings_mm[level], options.smoothing_sigmas_mm[level]
         fixed, moving, fixed_mask, moving_mask = pair.level_grid(spacing, sigma, MOVING_SPACING_RATIO)
-        trace = _run_level(
+        run = _run_level_numpy if uses_numpy_metric(options, level) else _run_level
+        trace = run(
             level,
             spacing,
             fixed,
@@ -80,6 +84,16 @@ def refine(pair: PreparedPair, transform: sitk.Euler3DTransform, options, stage:
         traces.append(trace)
         stage.timings[f"level_{level}"] = stage.timings.get(f"level_{level}", 0.0) + trace.seconds
     return traces
+
+
+def uses_numpy_metric(options, level: int) -> bool:
+    """Whether pyramid level ``level`` is optimised on :class:`MattesMutualInformation` (the finest level, with the
+    regular-step descent, unless ``fine_metric`` is "simpleitk") rather than SimpleITK's metric."""
+    return (
+        options.fine_metric == "numpy"
+        and options.optimizer == "regular_step_gradient_descent"
+        and level == len(options.level_spacings_mm) - 1
+    )
 
 
 def sampling_fraction(fixed: sitk.Image, fixed_mask: sitk.Image | None, options) -> float:
@@ -141,6 +155,78 @@ def compose(outer: sitk.Euler3DTransform, inner: sitk.Euler3DTransform) -> sitk.
     return matrix_to_sitk_euler(matrix, outer.GetCenter())
 
 
+def _run_level_numpy(
+    level, spacing, fixed, moving, fixed_mask, moving_mask, transform, options, progress, cancel, base, share
+) -> LevelTrace:
+    """Optimise ``transform`` in place on one pyramid level with :class:`MattesMutualInformation` and a regular-step
+    gradient descent like SimpleITK's: steps of ``learning_rate`` (mm of CT points) along the derivative, halved
+    when it turns back, stopped below ``minimum_step_mm`` or after ``iterations``. Parameters are scaled by
+    physical shift: an angle counts as the RMS distance (mm) of the samples from the centre times it."""
+    samples = max(1, round(sampling_fraction(fixed, fixed_mask, options) * _voxels(fixed, fixed_mask)))
+    metric = MattesMutualInformation(
+        fixed,
+        moving,
+        fixed_mask,
+        moving_mask,
+        options.histogram_bins,
+        samples,
+        options.random_seed,
+        options.sampling_strategy,
+    )
+    start = sitk.Euler3DTransform(transform)
+    correction = sitk.Euler3DTransform()
+    correction.SetCenter(transform.GetCenter())
+    radius = float(np.sqrt(np.mean(np.sum((metric.points_lps - np.array(transform.GetCenter())) ** 2, axis=1))))
+    scale = np.array([radius] * 3 + [1.0] * 3)  # parameters → mm of CT points
+    position = np.zeros(6)  # scaled (mm) parameters of the correction
+    step, previous, values = options.learning_rate, None, []
+    stop = f"Maximum number of iterations ({options.iterations}) exceeded."
+    for iteration in range(options.iterations):
+        correction.SetParameters(tuple(position / scale))
+        try:
+            value, derivative = metric.value_and_derivative(start, correction)
+        except TooFewSamplesError as error:
+            raise InvalidInputError(_overlap_lost(level, spacing)) from error
+        values.append(value)
+        _report_iteration(progress, cancel, options, level, spacing, base, share, len(values), value)
+        direction = derivative / scale
+        magnitude = float(np.linalg.norm(direction))
+        if magnitude < 1e-12:
+            stop = "Gradient magnitude tolerance met."
+            break
+        if previous is not None and float(direction @ previous) < 0:
+            step *= 0.5
+        if step < options.minimum_step_mm:
+            stop = f"Step too small after {iteration} iterations."
+            break
+        previous = direction
+        position = position - step * direction / magnitude
+    correction.SetParameters(tuple(position / scale))
+    transform.SetParameters(compose(start, correction).GetParameters())
+    metric_value = values[-1] if values else math.nan
+    return LevelTrace(level, spacing, len(values), metric_value, stop, 0.0, values)
+
+
+def _overlap_lost(level: int, spacing: float) -> str:
+    return (
+        f"CT and MR stopped overlapping during registration at level {level + 1} ({spacing:g} mm): "
+        "too few CT samples map inside the MR. The images may not show the same region."
+    )
+
+
+def _report_iteration(progress, cancel, options, level, spacing, base, share, iteration, metric) -> None:
+    """Report one iteration of a level; raise :class:`Cancelled` when the user asked to stop."""
+    fraction = base + share * min(1.0, iteration / options.iterations)
+    report(
+        progress,
+        ProgressEvent(
+            "register", fraction, f"Level {level + 1} ({spacing:g} mm)", level=level, iteration=iteration, metric=metric
+        ),
+    )
+    if cancel is not None and cancel.cancelled:
+        raise Cancelled("Registration cancelled by the user; no output was written.")
+
+
 def _run_level(
     level, spacing, fixed, moving, fixed_mask, moving_mask, transform, options, progress, cancel, base, share
 ) -> LevelTrace:
@@ -178,29 +264,13 @@ def _run_level(
         metric = float(method.GetMetricValue())
         values.append(metric)
         positions.append(method.GetOptimizerPosition())
-        fraction = base + share * min(1.0, len(values) / options.iterations)
-        report(
-            progress,
-            ProgressEvent(
-                "register",
-                fraction,
-                f"Level {level + 1} ({spacing:g} mm)",
-                level=level,
-                iteration=len(values),
-                metric=metric,
-            ),
-        )
-        if cancel is not None and cancel.cancelled:
-            method.StopRegistration()
+        _report_iteration(progress, cancel, options, level, spacing, base, share, len(values), metric)
 
     try:
         execute(method, fixed, moving, on_iteration)
     except RuntimeError as error:
         if "sample" in str(error).lower():
-            raise InvalidInputError(
-                f"CT and MR stopped overlapping during registration at level {level + 1} ({spacing:g} mm): "
-                "too few CT samples map inside the MR. The images may not show the same region."
-            ) from error
+            raise InvalidInputError(_overlap_lost(level, spacing)) from error
         raise
     if cancel is not None and cancel.cancelled:
         raise Cancelled("Registration cancelled by the user; no output was written.")

@@ -15,6 +15,7 @@ INITIALIZERS = ("search", "deep", "moments", "geometry", "identity")
 SAMPLING_STRATEGIES = ("random", "regular", "none")
 OPTIMIZERS = ("regular_step_gradient_descent", "gradient_descent")
 INTERPOLATORS = ("sinc", "bspline", "linear")
+FINE_METRICS = ("numpy", "simpleitk")
 #: Inclusive (low, high) of the numeric options a user sets by hand (panel, presets); ``validate`` enforces them and
 #: the module panel's spin boxes take them as their ranges.
 OPTION_RANGES = {
@@ -41,6 +42,10 @@ class RegistrationOptions:
     ``convergence_minimum_value`` over ``convergence_window`` iterations, and answers the mean of those last
     iterates: 2–3× faster, up to 0.2 mm further from the optimum, docs/benchmarks.md); at most ``iterations``
     per level.
+    ``fine_metric``: with the regular-step descent, the finest level is optimised on the project's own Mattes MI
+    (:mod:`~CTMRFusionLib.registration.mattes_mi`, "numpy": the same estimate, a derivative whose descent
+    converges in tens of iterations) or on SimpleITK's ("simpleitk": walks up to ``iterations`` along a valley,
+    docs/registration.md). Coarser levels always use SimpleITK's.
     Scales come from physical shifts, so 1 radian and 1 mm are weighed by how far they move the fixed image's points.
     Masks: ``mask`` "auto" builds a body mask of each image (no HU assumption) and lets the metric see the
     fixed mask grown by ``mask_margin_mm``, so the subject's outline counts but the table does not; "none"
@@ -76,8 +81,9 @@ class RegistrationOptions:
     maximum_samples: int = 200_000
     random_seed: int = 42
     optimizer: str = "regular_step_gradient_descent"
+    fine_metric: str = "numpy"
     learning_rate: float = 1.0
-    minimum_step_mm: float = 1e-3
+    minimum_step_mm: float = 0.01
     iterations: int = 200
     convergence_window: int = 10
     convergence_minimum_value: float = 1e-6
@@ -122,6 +128,7 @@ class RegistrationOptions:
             ),
             (self.sampling_strategy in SAMPLING_STRATEGIES, f"sampling_strategy must be one of {SAMPLING_STRATEGIES}"),
             (self.optimizer in OPTIMIZERS, f"optimizer must be one of {OPTIMIZERS}"),
+            (self.fine_metric in FINE_METRICS, f"fine_metric must be one of {FINE_METRICS}"),
             (self.learning_rate > 0, "learning_rate must be > 0"),
             (self.mask in ("auto", "none"), "mask must be 'auto' or 'none'"),
             (self.mask_margin_mm >= 0, "mask_margin_mm must be >= 0"),
