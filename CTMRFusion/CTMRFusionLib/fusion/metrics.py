@@ -92,17 +92,21 @@ def sum_of_correlations_of_differences(a, b, f) -> float:
 
 
 def _gaussian_window(size: int, sigma: float) -> np.ndarray:
+    """The 1-D factor of a normalised ``size``×``size`` Gaussian window: the window is its outer product with
+    itself, so filters with it run as two 1-D passes (the same values as the 2-D window, 8× fewer operations
+    for the 17×17 windows of VIF)."""
     axis = np.arange(size) - (size - 1) / 2.0
     g = np.exp(-(axis**2) / (2.0 * sigma**2))
-    window = np.outer(g, g)
-    return window / window.sum()
+    return g / g.sum()
 
 
 def _filter_valid(image: np.ndarray, window: np.ndarray) -> np.ndarray:
-    """Correlation with ``window`` keeping only positions where the window lies inside the image."""
-    full = ndimage.correlate(image, window, mode="constant")
-    r0, r1 = window.shape[0] // 2, window.shape[1] // 2
-    return full[r0 : image.shape[0] - r0, r1 : image.shape[1] - r1]
+    """Correlation with the separable window ``outer(window, window)`` (zero outside the image), keeping only
+    positions where the window lies inside the image."""
+    rows = ndimage.correlate1d(image, window, axis=0, mode="constant")
+    full = ndimage.correlate1d(rows, window, axis=1, mode="constant")
+    r = window.shape[0] // 2
+    return full[r : image.shape[0] - r, r : image.shape[1] - r]
 
 
 def _vif_pixel(reference: np.ndarray, distorted: np.ndarray) -> float:
