@@ -3,7 +3,7 @@
 Prints (1) the eight fusion metrics, mean over every slice of the validation cases (never seen in training),
 for the U-Net and each classic rule, with the number of metrics on which the U-Net beats every rule; and
 (2) wall times on this machine for one 256×256 slice and for a 256×256×200 volume (real validation slices
-repeated to 200), all methods run in the same process.
+repeated to 200), all methods run in the same process, and their ratios to the GFF rule's.
 
 Usage (from the repository root):
     PYTHONPATH=Testing python Testing/benchmarks/benchmark_fusion.py [--data ../shared/data/harvard_ctmri]
@@ -80,9 +80,13 @@ def main(argv=None) -> None:
     )
     print(summary, end="")
     times = timings(ct, mr, model)
+    gff = times["gff"]  # issue 20's yardstick: the U-Net's volume time within 2.5x GFF's
     text += summary + emit_table(
-        ["method", "one 256×256 slice (ms)", "256×256×200 volume (s)"],
-        [[m, f"{t[0] * 1000:.1f}", f"{t[1]:.2f}"] for m, t in times.items()],
+        ["method", "one 256×256 slice (ms)", "256×256×200 volume (s)", "slice time / GFF", "volume time / GFF"],
+        [
+            [m, f"{t[0] * 1000:.1f}", f"{t[1]:.2f}", f"{t[0] / gff[0]:.2f}", f"{t[1] / gff[1]:.2f}"]
+            for m, t in times.items()
+        ],
     )
     if args.markdown:
         Path(args.markdown).write_text(text)
