@@ -5,6 +5,7 @@ import numpy as np
 import pytest
 import SimpleITK as sitk
 
+from CTMRFusionLib.core.errors import InvalidInputError
 from CTMRFusionLib.core.frames import matrix_to_sitk_euler, sitk_transform_to_matrix
 from CTMRFusionLib.imaging.body_mask import mask_points_lps
 from CTMRFusionLib.imaging.pyramid import MOVING_SPACING_RATIO
@@ -89,3 +90,14 @@ def test_the_fine_level_converges_to_one_pose_near_the_landmarks_from_different_
     for end in ends[1:]:
         gap = np.linalg.norm((points @ (end - ends[0]).T)[:, :3], axis=1)
         assert gap.mean() < 0.3, gap.mean()
+
+
+def test_a_start_that_leaves_the_mr_is_refused_by_name(demo_images, truth):
+    """The finest level started 1 m off (no CT sample lands in the MR): InvalidInputError naming the level, as
+    SimpleITK's levels do, never a NaN transform."""
+    ct, mr = demo_images
+    options = RegistrationOptions(level_spacings_mm=(3.0,), smoothing_sigmas_mm=(2.0,))
+    pair = prepare_pair(ct, mr, options)
+    start = matrix_to_sitk_euler(truth @ rigid_matrix((0, 0, 0), (1000.0, 0, 0)), pair.fixed_center)
+    with pytest.raises(InvalidInputError, match=r"stopped overlapping .* level 1 \(3 mm\)"):
+        refine(pair, start, options, StageContext())

@@ -28,14 +28,17 @@ from CTMRFusionLib.core.frames import sitk_transform_to_matrix
 
 #: Bins of padding at each end of both histograms, so the cubic window of an extreme intensity stays inside.
 PADDING_BINS = 2
-#: Below this share of the samples mapping inside the MR (and its mask), the value is not defined.
-MIN_VALID_SHARE = 0.25
+#: Below this share of the samples mapping inside the MR (and its mask), or below :data:`MIN_VALID_SAMPLES`, the
+#: images no longer overlap. Low on purpose: an MR whose field of view covers a tenth of the CT body passes the
+#: registration's overlap check, and SimpleITK's metric, used at the coarser levels, goes on with any samples.
+MIN_VALID_SHARE = 0.01
+MIN_VALID_SAMPLES = 100
 #: Step (rad) of the finite differences that give the rotation's Jacobian.
 ANGLE_STEP = 1e-6
 
 
 class TooFewSamplesError(RuntimeError):
-    """Fewer than :data:`MIN_VALID_SHARE` of the CT samples map inside the MR: the images stopped overlapping."""
+    """Too few of the CT samples map inside the MR (:data:`MIN_VALID_SHARE`): the images stopped overlapping."""
 
 
 class MattesMutualInformation:
@@ -112,7 +115,7 @@ class MattesMutualInformation:
         mapped = self.points_lps @ both[:3, :3].T + both[:3, 3]
         valid, sampled = self._sample(mapped)
         count = int(np.count_nonzero(valid))
-        if count < max(MIN_VALID_SHARE * self.sample_count, 16):
+        if count < max(MIN_VALID_SHARE * self.sample_count, min(MIN_VALID_SAMPLES, self.sample_count)):
             raise TooFewSamplesError(f"only {count} of {self.sample_count} CT samples map inside the MR")
 
         # Cubic B-spline Parzen weights of each MR value over bins first .. first + 3, and their derivatives.
