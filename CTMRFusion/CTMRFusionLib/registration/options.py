@@ -40,8 +40,8 @@ class RegistrationOptions:
     "gradient_descent" (the learning rate estimated each iteration so that a step moves CT points by at most
     ``learning_rate`` × a quarter of the level's voxel; stops when the metric changes less than
     ``convergence_minimum_value`` over ``convergence_window`` iterations, and answers the mean of those last
-    iterates: 2–3× faster, up to 0.2 mm further from the optimum, docs/benchmarks.md); at most ``iterations``
-    per level.
+    iterates; on SimpleITK's metric at every level: on the sample pair 2.50 mm landmark TRE in 7.2 s, where the
+    default gives 2.23 mm in 6.6 s); at most ``iterations`` per level.
     ``fine_metric``: with the regular-step descent, the finest level is optimised on the project's own Mattes MI
     (:mod:`~CTMRFusionLib.registration.mattes_mi`, "numpy": the same estimate, a derivative whose descent
     converges in tens of iterations) or on SimpleITK's ("simpleitk": walks up to ``iterations`` along a valley,
