@@ -25,6 +25,7 @@ import numpy as np
 import SimpleITK as sitk
 
 from CTMRFusionLib.core.frames import sitk_transform_to_matrix
+from CTMRFusionLib.registration.metric_samples import VoxelFrame, ct_samples
 
 #: Bins of padding at each end of both histograms, so the cubic window of an extreme intensity stays inside.
 PADDING_BINS = 2
@@ -62,19 +63,7 @@ class MattesMutualInformation:
         strategy: str = "random",
     ) -> None:
         fixed_values = sitk.GetArrayViewFromImage(fixed)
-        flat = (
-            np.arange(fixed_values.size)
-            if fixed_mask is None
-            else np.flatnonzero(sitk.GetArrayViewFromImage(fixed_mask))
-        )
-        if strategy != "none" and flat.size > samples:
-            if strategy == "regular":
-                flat = flat[np.linspace(0, flat.size - 1, samples).astype(np.int64)]
-            else:
-                flat = np.sort(np.random.default_rng(seed).choice(flat, samples, replace=False))
-        index_zyx = np.array(np.unravel_index(flat, fixed_values.shape), dtype=float)
-        direction = np.array(fixed.GetDirection()).reshape(3, 3)
-        self.points_lps = (index_zyx[::-1].T * np.array(fixed.GetSpacing())) @ direction.T + np.array(fixed.GetOrigin())
+        flat, self.points_lps = ct_samples(fixed, fixed_mask, samples, seed, strategy)
         self.bins = int(bins)
         inner = self.bins - 2 * PADDING_BINS
         low, high = float(fixed_values.min()), float(fixed_values.max())
@@ -93,12 +82,8 @@ class MattesMutualInformation:
         for column, component in zip((3, 2, 1), along_axes):  # np.gradient answers along z, y, x
             table[..., column] = component
         self.table = table.reshape(-1, 4)
-        self.moving_direction = np.array(moving.GetDirection()).reshape(3, 3)
         self.moving_shape = moving_values.shape
-        self.to_index = self.moving_direction.T / np.array(moving.GetSpacing())[:, None]  # LPS → (x, y, z) index
-        self.moving_origin = np.array(moving.GetOrigin())
-        self.upper_index = np.array(moving.GetSize(), dtype=float) - 1.0
-        self.moving_mask = None if moving_mask is None else sitk.GetArrayFromImage(moving_mask).astype(bool)
+        self.frame = VoxelFrame.of(moving, moving_mask)
 
     @property
     def sample_count(self) -> int:
@@ -141,7 +126,7 @@ class MattesMutualInformation:
         log_conditional[occupied] = np.log((joint / np.maximum(moving_marginal, 1e-300)[None, :])[occupied])
         per_intensity = np.sum(slopes * log_conditional.ravel()[cells], axis=1) / self.moving_bin_size
         # ∇MR in LPS (the MR's direction cosines turn its axes' gradient) times d(start)/dx, per sample.
-        to_correction = self.moving_direction.T @ start_matrix[:3, :3]
+        to_correction = self.frame.direction.T @ start_matrix[:3, :3]
         weighted = (sampled[:, 1:4].astype(np.float64) @ to_correction) * per_intensity[:, None]
         derivative = np.empty(6)
         derivative[3:] = weighted.sum(axis=0)
@@ -158,14 +143,13 @@ class MattesMutualInformation:
 
     def _sample(self, mapped_lps: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """(which points map inside the MR and its mask, their MR value and gradient by trilinear interpolation)."""
-        index = (mapped_lps - self.moving_origin) @ self.to_index.T
+        index = self.frame.continuous_index(mapped_lps)
+        upper = self.frame.upper_index
         # Inside the MR's buffer as ITK counts it: within half a voxel of its outer voxel centres.
-        valid = np.all((index >= -0.5) & (index <= self.upper_index + 0.5), axis=1)
-        if self.moving_mask is not None:
-            nearest = np.clip(np.rint(index[valid]).astype(np.int64), 0, self.upper_index.astype(np.int64))
-            valid[valid] = self.moving_mask[nearest[:, 2], nearest[:, 1], nearest[:, 0]]
-        inside = np.clip(index[valid], 0.0, self.upper_index)  # the border's half voxel takes the edge's value
-        corner = np.minimum(np.floor(inside).astype(np.int64), np.maximum(self.upper_index.astype(np.int64) - 1, 0))
+        valid = np.all((index >= -0.5) & (index <= upper + 0.5), axis=1)
+        valid[valid] = self.frame.in_mask(index[valid])
+        inside = np.clip(index[valid], 0.0, upper)  # the border's half voxel takes the edge's value
+        corner = np.minimum(np.floor(inside).astype(np.int64), np.maximum(upper.astype(np.int64) - 1, 0))
         fx, fy, fz = (inside - corner).astype(np.float32).T
         depth, height, width = self.moving_shape
         flat = (corner[:, 2] * height + corner[:, 1]) * width + corner[:, 0]

@@ -21,6 +21,7 @@ import SimpleITK as sitk
 from scipy import ndimage
 
 from CTMRFusionLib.core.frames import sitk_transform_to_matrix
+from CTMRFusionLib.registration.metric_samples import VoxelFrame, ct_samples
 
 #: Below this share of the samples mapping inside the MR, a transform does not score (``inf``): MI over a
 #: sliver of overlap is noise that can beat any real alignment.
@@ -47,17 +48,7 @@ class MutualInformationScore:
         moving_mask: sitk.Image | None = None,
     ) -> None:
         fixed_values = sitk.GetArrayViewFromImage(fixed)
-        inside = (
-            np.ones(fixed_values.shape, bool)
-            if fixed_mask is None
-            else sitk.GetArrayViewFromImage(fixed_mask).astype(bool)
-        )
-        flat = np.flatnonzero(inside)
-        if flat.size > samples:
-            flat = np.sort(np.random.default_rng(seed).choice(flat, samples, replace=False))
-        index_zyx = np.array(np.unravel_index(flat, fixed_values.shape), dtype=float)
-        direction = np.array(fixed.GetDirection()).reshape(3, 3)
-        self.points_lps = (index_zyx[::-1].T * np.array(fixed.GetSpacing())) @ direction.T + np.array(fixed.GetOrigin())
+        flat, self.points_lps = ct_samples(fixed, fixed_mask, samples, seed)
         self.bins = int(bins)
         values = fixed_values.ravel()[flat].astype(np.float64)
         low, high = float(fixed_values.min()), float(fixed_values.max())
@@ -65,12 +56,7 @@ class MutualInformationScore:
         self.moving_array = sitk.GetArrayFromImage(moving).astype(np.float32)
         self.moving_low = float(self.moving_array.min())
         self.moving_range = max(float(self.moving_array.max()) - self.moving_low, 1e-12)
-        moving_direction = np.array(moving.GetDirection()).reshape(3, 3)
-        # LPS → continuous (x, y, z) index of the MR: D^T (p - origin) / spacing.
-        self.to_index = moving_direction.T / np.array(moving.GetSpacing())[:, None]
-        self.moving_origin = np.array(moving.GetOrigin())
-        self.upper_index = np.array(moving.GetSize(), dtype=float) - 1.0
-        self.moving_mask = None if moving_mask is None else sitk.GetArrayFromImage(moving_mask).astype(bool)
+        self.frame = VoxelFrame.of(moving, moving_mask)
 
     @property
     def sample_count(self) -> int:
@@ -79,11 +65,9 @@ class MutualInformationScore:
     def __call__(self, transform: sitk.Transform) -> float:
         matrix = sitk_transform_to_matrix(transform)
         mapped = self.points_lps @ matrix[:3, :3].T + matrix[:3, 3]
-        index = (mapped - self.moving_origin) @ self.to_index.T
-        valid = np.all((index >= 0.0) & (index <= self.upper_index), axis=1)
-        if self.moving_mask is not None:
-            nearest = np.rint(index[valid]).astype(np.int64)
-            valid[valid] = self.moving_mask[nearest[:, 2], nearest[:, 1], nearest[:, 0]]
+        index = self.frame.continuous_index(mapped)
+        valid = np.all((index >= 0.0) & (index <= self.frame.upper_index), axis=1)
+        valid[valid] = self.frame.in_mask(index[valid])
         count = int(np.count_nonzero(valid))
         if count < max(MIN_VALID_SHARE * self.sample_count, 16):
             return float("inf")
