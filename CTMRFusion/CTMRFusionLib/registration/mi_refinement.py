@@ -102,6 +102,11 @@ def sampling_fraction(fixed: sitk.Image, fixed_mask: sitk.Image | None, options)
     return float(min(options.sampling_percentage, options.maximum_samples / max(_voxels(fixed, fixed_mask), 1)))
 
 
+def sample_count(fixed: sitk.Image, fixed_mask: sitk.Image | None, options) -> int:
+    """How many CT samples a level's metric draws: :func:`sampling_fraction` of its mask voxels, at least one."""
+    return max(1, round(sampling_fraction(fixed, fixed_mask, options) * _voxels(fixed, fixed_mask)))
+
+
 def _voxels(fixed: sitk.Image, fixed_mask: sitk.Image | None) -> int:
     """Voxels of the level's fixed image inside its mask (all of them without one)."""
     if fixed_mask is None:
@@ -138,7 +143,7 @@ def level_score(pair: PreparedPair, level: int, options) -> MutualInformationSco
     level's refinement draws (:func:`sampling_fraction`), the options' bins and seed."""
     spacing, sigma = options.level_spacings_mm[level], options.smoothing_sigmas_mm[level]
     fixed, moving, fixed_mask, moving_mask = pair.level_grid(spacing, sigma, MOVING_SPACING_RATIO)
-    samples = max(1, round(sampling_fraction(fixed, fixed_mask, options) * _voxels(fixed, fixed_mask)))
+    samples = sample_count(fixed, fixed_mask, options)
     bins, seed = options.histogram_bins, options.random_seed
     return MutualInformationScore(fixed, moving, fixed_mask, bins, samples, seed, moving_mask)
 
@@ -162,7 +167,7 @@ def _run_level_numpy(
     gradient descent like SimpleITK's: steps of ``learning_rate`` (mm of CT points) along the derivative, halved
     when it turns back, stopped below ``minimum_step_mm`` or after ``iterations``. Parameters are scaled by
     physical shift: an angle counts as the RMS distance (mm) of the samples from the centre times it."""
-    samples = max(1, round(sampling_fraction(fixed, fixed_mask, options) * _voxels(fixed, fixed_mask)))
+    samples = sample_count(fixed, fixed_mask, options)
     metric = MattesMutualInformation(
         fixed,
         moving,
