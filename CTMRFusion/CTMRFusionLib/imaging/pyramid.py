@@ -57,26 +57,44 @@ def resample_to_spacing(
     anti_alias = np.sqrt(np.maximum(target**2 - native**2, 0.0)) / 2.0
     thick = np.where(target < native - 1e-6, THICK_AXIS_SIGMA_RATIO * native, 0.0)
     sigma = np.sqrt(anti_alias**2 + thick**2 + smoothing_sigma_mm**2)
-    if np.any(sigma > 0):
-        image = sitk.SmoothingRecursiveGaussian(image, np.maximum(sigma, 1e-3 * native).tolist())
     if np.allclose(target, native):
-        return image
+        return smooth(image, sigma)
     size = np.array(image.GetSize())
     new_size = [max(1, int(math.ceil(n * s / t - 1e-6))) for n, s, t in zip(size, native, target)]
-    direction = np.array(image.GetDirection()).reshape(3, 3)
+    direction = image.GetDirection()
     # Align the outer voxel edges of both grids: first centre moves by half the difference in voxel size.
-    origin = np.array(image.GetOrigin()) + direction @ ((target - native) / 2.0)
+    origin = np.array(image.GetOrigin()) + np.array(direction).reshape(3, 3) @ ((target - native) / 2.0)
+    # Axes made at least 4× coarser are first averaged over blocks of f = target / (2 × native) whole voxels: a
+    # box of f voxels has the variance of a Gaussian of sigma native × sqrt((f² − 1) / 12), which the Gaussian
+    # then no longer adds, and it runs on a grid f times smaller, still two voxels per target voxel (the 6 mm
+    # level of a 1 mm MR: 0.05 s instead of 0.28 s). The voxels the blocks leave over at the far end span less
+    # than half a target voxel, where no target voxel centre falls.
+    factors = np.maximum(1, np.floor(target / (2.0 * native) + 1e-6)).astype(int)
+    if np.any(factors > 1):
+        image = sitk.BinShrink(image, factors.tolist())
+        sigma = np.sqrt(np.maximum(sigma**2 - native**2 * (factors**2 - 1) / 12.0, 0.0))
     return sitk.Resample(
-        image,
+        smooth(image, sigma),
         new_size,
         sitk.Transform(),
         sitk.sitkLinear,
         origin.tolist(),
         target.tolist(),
-        image.GetDirection(),
+        direction,
         0.0,
         sitk.sitkFloat32,
     )
+
+
+def smooth(image: sitk.Image, sigma_mm) -> sitk.Image:
+    """``image`` smoothed by a Gaussian of ``sigma_mm`` per axis (x, y, z; mm), axis by axis (recursive Gaussian):
+    axes whose sigma is under a hundredth of their voxel are left as they are."""
+    for axis, (sigma, spacing) in enumerate(zip(sigma_mm, image.GetSpacing())):
+        if sigma > 0.01 * spacing:
+            image = sitk.RecursiveGaussian(
+                image, float(sigma), False, sitk.RecursiveGaussianImageFilter.ZeroOrder, axis
+            )
+    return image
 
 
 def reduce_to_spacing(image: sitk.Image, spacing_mm: float) -> sitk.Image:

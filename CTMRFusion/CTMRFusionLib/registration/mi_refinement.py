@@ -184,7 +184,8 @@ def _run_level_numpy(
     radius = float(np.sqrt(np.mean(np.sum((metric.points_lps - np.array(transform.GetCenter())) ** 2, axis=1))))
     scale = np.array([radius] * 3 + [1.0] * 3)  # parameters → mm of CT points
     position = np.zeros(6)  # scaled (mm) parameters of the correction
-    step, previous, values = options.learning_rate, None, []
+    step, values = options.learning_rate, []
+    previous_value, previous_direction = math.inf, None
     stop = f"Maximum number of iterations ({options.iterations}) exceeded."
     for iteration in range(options.iterations):
         correction.SetParameters(tuple(position / scale))
@@ -199,13 +200,14 @@ def _run_level_numpy(
         if magnitude < 1e-12:
             stop = "Gradient magnitude tolerance met."
             break
-        if previous is not None and float(direction @ previous) < 0:
-            step *= 0.5
+        direction /= magnitude
+        if previous_direction is not None and (direction @ previous_direction < 0 or value > previous_value):
+            step *= 0.5  # turned back, or went uphill: the last step overshot
         if step < options.minimum_step_mm:
             stop = f"Step too small after {iteration} iterations."
             break
-        previous = direction
-        position = position - step * direction / magnitude
+        previous_value, previous_direction = value, direction
+        position = position - step * direction
     correction.SetParameters(tuple(position / scale))
     transform.SetParameters(compose(start, correction).GetParameters())
     metric_value = values[-1] if values else math.nan
