@@ -40,6 +40,11 @@ from CTMRFusionLib.registration.stage import StageContext
 #: the convergence window as the level's answer, the sample pair measured 2.39–2.49 mm landmark TRE over five
 #: known moves, against 2.18–2.63 mm with half a voxel and the last iterate.
 MAXIMUM_STEP_VOXELS = 0.25
+#: CT samples at most when a level's grid judges starts (:func:`level_score`): the starts judged are poses more
+#: than 5 mm apart, whose MI differences 20 000 samples resolve. Judged with the 100 000–200 000 samples of a
+#: 1.5 mm level instead, the 42 stack runs and the demo pair ended with the same errors but one (5.20 instead of
+#: 5.24 mm), 0.3–0.4 s slower per registration.
+JUDGING_SAMPLES = 20_000
 
 
 @dataclass
@@ -140,10 +145,11 @@ def metric_method(
 
 def level_score(pair: PreparedPair, level: int, options) -> MutualInformationScore:
     """MI on pyramid level ``level``'s grid, for judging starts without optimising: as many CT samples as the
-    level's refinement draws (:func:`sampling_fraction`), the options' bins and seed."""
+    level's refinement draws (:func:`sampling_fraction`) but at most :data:`JUDGING_SAMPLES`, the options' bins
+    and seed."""
     spacing, sigma = options.level_spacings_mm[level], options.smoothing_sigmas_mm[level]
     fixed, moving, fixed_mask, moving_mask = pair.level_grid(spacing, sigma, MOVING_SPACING_RATIO)
-    samples = sample_count(fixed, fixed_mask, options)
+    samples = min(sample_count(fixed, fixed_mask, options), JUDGING_SAMPLES)
     bins, seed = options.histogram_bins, options.random_seed
     return MutualInformationScore(fixed, moving, fixed_mask, bins, samples, seed, moving_mask)
 
