@@ -76,11 +76,11 @@ class MattesMutualInformation:
         #: Per MR voxel one row: its value, then the gradient (per mm along the MR's x, y, z axes) of the MR
         #: smoothed by a Gaussian of sigma = its largest voxel side, by central differences; one gather reads all.
         smoothed = sitk.SmoothingRecursiveGaussian(sitk.Cast(moving, sitk.sitkFloat32), max(moving.GetSpacing()))
-        along_axes = np.gradient(sitk.GetArrayViewFromImage(smoothed), *moving.GetSpacing()[::-1])
         table = np.empty((*moving_values.shape, 4), np.float32)
         table[..., 0] = moving_values
-        for column, component in zip((3, 2, 1), along_axes):  # np.gradient answers along z, y, x
-            table[..., column] = component
+        smoothed_values = sitk.GetArrayViewFromImage(smoothed)
+        for column, spacing in zip((1, 2, 3), moving.GetSpacing()):  # x, y, z: array axes 2, 1, 0
+            _central_differences(smoothed_values, 3 - column, spacing, table[..., column])
         self.table = table.reshape(-1, 4)
         self.moving_shape = moving_values.shape
         self.frame = VoxelFrame.of(moving, moving_mask)
@@ -97,8 +97,10 @@ class MattesMutualInformation:
         start_matrix = sitk_transform_to_matrix(start)
         correction_matrix = sitk_transform_to_matrix(correction)
         both = start_matrix @ correction_matrix
-        mapped = self.points_lps @ both[:3, :3].T + both[:3, 3]
-        valid, sampled = self._sample(mapped)
+        # The samples' continuous MR voxel indices, in one product: to_index · (both · x + t − origin).
+        to_index = self.frame.to_index
+        index = self.points_lps @ (to_index @ both[:3, :3]).T + to_index @ (both[:3, 3] - self.frame.origin)
+        valid, sampled = self._sample(index)
         count = int(np.count_nonzero(valid))
         if count < max(MIN_VALID_SHARE * self.sample_count, min(MIN_VALID_SAMPLES, self.sample_count)):
             raise TooFewSamplesError(f"only {count} of {self.sample_count} CT samples map inside the MR")
@@ -112,7 +114,9 @@ class MattesMutualInformation:
         weights = np.stack([(1 - f) ** 3, 3 * f3 - 6 * f2 + 4, -3 * f3 + 3 * f2 + 3 * f + 1, f3], axis=1) / 6
         slopes = np.stack([-((1 - f) ** 2) / 2, 1.5 * f2 - 2 * f, -1.5 * f2 + f + 0.5, f2 / 2], axis=1)
         moving_bins = first.astype(np.int64)[:, None] - 1 + np.arange(4)
-        cells = self.fixed_bins[valid][:, None] * self.bins + moving_bins
+        everywhere = count == self.sample_count  # the usual case: no sample to leave out, no copies
+        fixed_bins = self.fixed_bins if everywhere else self.fixed_bins[valid]
+        cells = fixed_bins[:, None] * self.bins + moving_bins
         joint = np.bincount(cells.ravel(), weights.ravel(), self.bins * self.bins).reshape(self.bins, self.bins)
         joint /= count
         fixed_marginal, moving_marginal = joint.sum(axis=1), joint.sum(axis=0)
@@ -131,7 +135,8 @@ class MattesMutualInformation:
         derivative = np.empty(6)
         derivative[3:] = weighted.sum(axis=0)
         # d/dθ Σ weighted · R(θ)(x − c) = Σ_ij dR/dθ[i, j] · (Σ weighted_i (x − c)_j)
-        moments = weighted.T @ (self.points_lps[valid] - np.array(correction.GetCenter()))
+        points = self.points_lps if everywhere else self.points_lps[valid]
+        moments = weighted.T @ points - np.outer(derivative[3:], correction.GetCenter())
         for axis in range(3):
             turned = np.array(correction.GetParameters(), dtype=float)
             turned[axis] += ANGLE_STEP
@@ -141,23 +146,61 @@ class MattesMutualInformation:
             derivative[axis] = np.sum(d_rotation * moments) / ANGLE_STEP
         return -information, -derivative / count
 
-    def _sample(self, mapped_lps: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """(which points map inside the MR and its mask, their MR value and gradient by trilinear interpolation)."""
-        index = self.frame.continuous_index(mapped_lps)
+    def _sample(self, index: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """(which points, at continuous MR voxel ``index`` (x, y, z), fall inside the MR and its mask, their MR value
+        and gradient by trilinear interpolation)."""
         upper = self.frame.upper_index
         # Inside the MR's buffer as ITK counts it: within half a voxel of its outer voxel centres.
         valid = np.all((index >= -0.5) & (index <= upper + 0.5), axis=1)
-        valid[valid] = self.frame.in_mask(index[valid])
-        inside = np.clip(index[valid], 0.0, upper)  # the border's half voxel takes the edge's value
-        corner = np.minimum(np.floor(inside).astype(np.int64), np.maximum(upper.astype(np.int64) - 1, 0))
-        fx, fy, fz = (inside - corner).astype(np.float32).T
+        if not valid.all():
+            valid[valid] = self.frame.in_mask(index[valid])
+            index = index[valid]
+        elif self.frame.mask is not None:
+            valid = self.frame.in_mask(index)
+            index = index[valid]
+        inside = np.clip(index, 0.0, upper)  # the border's half voxel takes the edge's value
+        corner_at = np.minimum(np.floor(inside), np.maximum(upper - 1, 0))
+        fx, fy, fz = (inside - corner_at).astype(np.float32).T
+        corner = corner_at.astype(np.int64)
         depth, height, width = self.moving_shape
         flat = (corner[:, 2] * height + corner[:, 1]) * width + corner[:, 0]
-        result = np.zeros((len(flat), 4), np.float32)
-        for dz, wz in ((0, 1 - fz), (1, fz)):
-            for dy, wy in ((0, 1 - fy), (1, fy)):
-                row = flat + dz * height * width + dy * width
-                w = wz * wy
-                result += np.take(self.table, row, axis=0) * (w * (1 - fx))[:, None]
-                result += np.take(self.table, row + 1, axis=0) * (w * fx)[:, None]
+        # Trilinear: lerp along x at the four (y, z) corners, then along y, then along z (float32, rows of 4).
+        plane, table = height * width, self.table
+        fx, fy, fz = fx[:, None], fy[:, None], fz[:, None]
+        along_x = []
+        for offset in (0, width, plane, plane + width):
+            low = table.take(flat + offset, axis=0)
+            high = table.take(flat + (offset + 1), axis=0)
+            high -= low
+            high *= fx
+            low += high
+            along_x.append(low)
+        for low, high in ((along_x[0], along_x[1]), (along_x[2], along_x[3])):
+            high -= low
+            high *= fy
+            low += high
+        result, high = along_x[0], along_x[2]
+        high -= result
+        high *= fz
+        result += high
         return valid, result
+
+
+def _central_differences(values: np.ndarray, axis: int, spacing: float, out: np.ndarray) -> None:
+    """Derivative (per mm) of ``values`` along array ``axis`` into ``out``: central differences inside, one-sided
+    at the two ends (as ``np.gradient``), written in place without temporaries the size of the image."""
+
+    def part(start, stop):
+        index = [slice(None)] * values.ndim
+        index[axis] = slice(start, stop)
+        return tuple(index)
+
+    if values.shape[axis] < 2:
+        out[...] = 0.0
+        return
+    np.subtract(values[part(2, None)], values[part(None, -2)], out=out[part(1, -1)])
+    out[part(1, -1)] *= 0.5 / spacing
+    np.subtract(values[part(1, 2)], values[part(0, 1)], out=out[part(0, 1)])
+    np.subtract(values[part(-1, None)], values[part(-2, -1)], out=out[part(-1, None)])
+    out[part(0, 1)] /= spacing
+    out[part(-1, None)] /= spacing
