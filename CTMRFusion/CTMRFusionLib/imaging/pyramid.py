@@ -64,13 +64,19 @@ def resample_to_spacing(
     direction = image.GetDirection()
     # Align the outer voxel edges of both grids: first centre moves by half the difference in voxel size.
     origin = np.array(image.GetOrigin()) + np.array(direction).reshape(3, 3) @ ((target - native) / 2.0)
-    # Axes made at least 4× coarser are first averaged over blocks of f = target / (2 × native) whole voxels: a
-    # box of f voxels has the variance of a Gaussian of sigma native × sqrt((f² − 1) / 12), which the Gaussian
-    # then no longer adds, and it runs on a grid f times smaller, still two voxels per target voxel (the 6 mm
-    # level of a 1 mm MR: 0.05 s instead of 0.28 s). The voxels the blocks leave over at the far end span less
-    # than half a target voxel, where no target voxel centre falls.
-    factors = np.maximum(1, np.floor(target / (2.0 * native) + 1e-6)).astype(int)
+    # Axes made at least 2× coarser are first averaged over blocks of f whole voxels: f = target / native, but
+    # blocks no wider than half a target voxel and one voxel more, so the Gaussian still runs on a grid finer than
+    # the target's. A box of f voxels has the variance of a Gaussian of sigma native × sqrt((f² − 1) / 12), which
+    # the Gaussian then no longer adds, on a grid f times smaller (the 6 mm level of a 1 mm MR: 0.05 s instead of
+    # 0.28 s). The far end is first padded with copies of its last voxels to whole blocks, so the blocks cover
+    # the image. Measured beside Gaussian smoothing alone: stacks 2.35 mm mean error (2.51), the demo pair 2.16 mm
+    # landmark TRE (2.23), both within their bars (docs/benchmarks.md).
+    factors = np.minimum(np.floor(target / native + 1e-6), np.floor(target / (2.0 * native) + 1.0 + 1e-6))
+    factors = np.maximum(factors, 1).astype(int)
     if np.any(factors > 1):
+        padding = (-size) % factors
+        if np.any(padding):
+            image = sitk.ZeroFluxNeumannPad(image, [0, 0, 0], padding.tolist())
         image = sitk.BinShrink(image, factors.tolist())
         sigma = np.sqrt(np.maximum(sigma**2 - native**2 * (factors**2 - 1) / 12.0, 0.0))
     return sitk.Resample(
