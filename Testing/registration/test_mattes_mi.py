@@ -62,7 +62,7 @@ def test_the_value_is_simpleitks_and_the_derivative_points_where_simpleitks_does
     value, derivative = metric.value_and_derivative(start, correction)
     expected_value, expected_direction = _simpleitk_value_and_derivative(fixed, moving, fixed_mask, start, correction)
 
-    assert value == pytest.approx(expected_value, abs=1e-6)
+    assert value == pytest.approx(expected_value, abs=1e-5)  # float32 interpolation: differences of ~2e-6 nats
     scale = np.array([100.0] * 3 + [1.0] * 3)  # radians as mm at 100 mm from the centre
     ours, theirs = derivative / scale, expected_direction / scale
     cosine = ours @ theirs / (np.linalg.norm(ours) * np.linalg.norm(theirs))

@@ -7,7 +7,7 @@ dropped. The derivative with respect to the six parameters of a rigid correction
 differences of the MR smoothed by a Gaussian of sigma = its grid's largest voxel side (ITK's metrics differentiate a
 Gaussian of that sigma), linearly interpolated at the mapped samples.
 
-Why not SimpleITK's own metric here: over the same voxels the two agree (value to 1e-6, derivative parallel:
+Why not SimpleITK's own metric here: over the same voxels the two agree (value to within 1e-5, derivative parallel:
 ``Testing/registration/test_mattes_mi.py``), but with its random samples the regular-step descent of the 1.5 mm
 level walked its 200-iteration cap at 0.16 s an iteration along a valley on the sample pair (2.37 mm landmark TRE
 at the cap), and from starts 2–3° and 2–3 mm apart it ended up to 1.1 mm apart. With this one the same descent
