@@ -171,8 +171,10 @@ def _run_level_numpy(
 ) -> LevelTrace:
     """Optimise ``transform`` in place on one pyramid level with :class:`MattesMutualInformation` and a regular-step
     gradient descent like SimpleITK's: steps of ``learning_rate`` (mm of CT points) along the derivative, halved
-    when it turns back, stopped below ``minimum_step_mm`` or after ``iterations``. Parameters are scaled by
-    physical shift: an angle counts as the RMS distance (mm) of the samples from the centre times it."""
+    when it turns back or when the metric went up (the derivative, of the smoothed MR, and the value can
+    disagree: docs/registration.md), stopped below ``minimum_step_mm`` or after ``iterations``; the answer is the
+    last pose evaluated. Parameters are scaled by physical shift: an angle counts as the RMS distance (mm) of the
+    samples from the centre times it."""
     samples = sample_count(fixed, fixed_mask, options)
     metric = MattesMutualInformation(
         fixed,
