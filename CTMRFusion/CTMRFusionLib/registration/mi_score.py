@@ -57,6 +57,7 @@ class MutualInformationScore:
         self.moving_low = float(self.moving_array.min())
         self.moving_range = max(float(self.moving_array.max()) - self.moving_low, 1e-12)
         self.frame = VoxelFrame.of(moving, moving_mask)
+        self._points_by_axis = np.ascontiguousarray(self.points_lps.T)
 
     @property
     def sample_count(self) -> int:
@@ -64,15 +65,25 @@ class MutualInformationScore:
 
     def __call__(self, transform: sitk.Transform) -> float:
         matrix = sitk_transform_to_matrix(transform)
-        mapped = self.points_lps @ matrix[:3, :3].T + matrix[:3, 3]
-        index = self.frame.continuous_index(mapped)
-        valid = np.all((index >= 0.0) & (index <= self.frame.upper_index), axis=1)
-        valid[valid] = self.frame.in_mask(index[valid])
+        frame = self.frame
+        # Continuous MR voxel indices (rows x, y, z; one column per sample) in one product.
+        index = (frame.to_index @ matrix[:3, :3]) @ self._points_by_axis
+        index += (frame.to_index @ (matrix[:3, 3] - frame.origin))[:, None]
+        valid = np.ones(self.sample_count, bool)
+        for row, upper in zip(index, frame.upper_index):
+            valid &= (row >= 0.0) & (row <= upper)
+        if not valid.all():
+            index = index[:, valid]
+        if frame.mask is not None:
+            inside = frame.in_mask(index.T)
+            valid[valid] = inside
+            index = index[:, inside]
         count = int(np.count_nonzero(valid))
         if count < max(MIN_VALID_SHARE * self.sample_count, 16):
             return float("inf")
-        moving = ndimage.map_coordinates(self.moving_array, index[valid][:, ::-1].T, order=1, prefilter=False)
-        return -_mutual_information(self.fixed_bins[valid], moving, self.moving_low, self.moving_range, self.bins)
+        moving = ndimage.map_coordinates(self.moving_array, index[::-1], order=1, prefilter=False)
+        fixed_bins = self.fixed_bins if count == self.sample_count else self.fixed_bins[valid]
+        return -_mutual_information(fixed_bins, moving, self.moving_low, self.moving_range, self.bins)
 
 
 def _mutual_information(fixed_bins: np.ndarray, moving: np.ndarray, low: float, span: float, bins: int) -> float:
