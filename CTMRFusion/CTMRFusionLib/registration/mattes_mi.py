@@ -97,9 +97,8 @@ class MattesMutualInformation:
         start_matrix = sitk_transform_to_matrix(start)
         correction_matrix = sitk_transform_to_matrix(correction)
         both = start_matrix @ correction_matrix
-        # The samples' continuous MR voxel indices, in one product: to_index · (both · x + t − origin).
-        to_index = self.frame.to_index
-        index = self.points_lps @ (to_index @ both[:3, :3]).T + to_index @ (both[:3, 3] - self.frame.origin)
+        linear, offset = self.frame.index_map(both)  # the samples' continuous MR voxel indices, in one product
+        index = self.points_lps @ linear.T + offset
         valid, sampled = self._sample(index)
         count = int(np.count_nonzero(valid))
         if count < max(MIN_VALID_SHARE * self.sample_count, min(MIN_VALID_SAMPLES, self.sample_count)):

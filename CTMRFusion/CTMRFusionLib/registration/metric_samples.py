@@ -56,9 +56,9 @@ class VoxelFrame:
             None if mask is None else sitk.GetArrayFromImage(mask).astype(bool),
         )
 
-    def continuous_index(self, points_lps: np.ndarray) -> np.ndarray:
-        """(N, 3) continuous (x, y, z) indices of (N, 3) LPS points."""
-        return (points_lps - self.origin) @ self.to_index.T
+    def index_map(self, matrix: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """(A, b): the continuous (x, y, z) voxel index of an LPS point x mapped by the 4x4 ``matrix`` is A x + b."""
+        return self.to_index @ matrix[:3, :3], self.to_index @ (matrix[:3, 3] - self.origin)
 
     def in_mask(self, index: np.ndarray) -> np.ndarray:
         """Whether the nearest voxel of each (x, y, z) index (inside the image) is in the mask (all, without one)."""

@@ -64,11 +64,10 @@ class MutualInformationScore:
         return len(self.points_lps)
 
     def __call__(self, transform: sitk.Transform) -> float:
-        matrix = sitk_transform_to_matrix(transform)
         frame = self.frame
-        # Continuous MR voxel indices (rows x, y, z; one column per sample) in one product.
-        index = (frame.to_index @ matrix[:3, :3]) @ self._points_by_axis
-        index += (frame.to_index @ (matrix[:3, 3] - frame.origin))[:, None]
+        matrix = sitk_transform_to_matrix(transform)
+        linear, offset = frame.index_map(matrix)  # continuous MR voxel indices: rows x, y, z, a column per sample
+        index = linear @ self._points_by_axis + offset[:, None]
         valid = np.ones(self.sample_count, bool)
         for row, upper in zip(index, frame.upper_index):
             valid &= (row >= 0.0) & (row <= upper)
