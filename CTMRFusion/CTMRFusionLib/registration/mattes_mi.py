@@ -150,10 +150,7 @@ class MattesMutualInformation:
         and gradient by trilinear interpolation)."""
         upper = self.frame.upper_index
         # Inside the MR's buffer as ITK counts it: within half a voxel of its outer voxel centres.
-        valid = np.ones(len(index), bool)
-        for axis in range(3):
-            column = index[:, axis]
-            valid &= (column >= -0.5) & (column <= upper[axis] + 0.5)
+        valid = self.frame.in_buffer(index.T, 0.5)
         if not valid.all():
             valid[valid] = self.frame.in_mask(index[valid])
             index = index[valid]

@@ -60,6 +60,14 @@ class VoxelFrame:
         """(A, b): the continuous (x, y, z) voxel index of an LPS point x mapped by the 4x4 ``matrix`` is A x + b."""
         return self.to_index @ matrix[:3, :3], self.to_index @ (matrix[:3, 3] - self.origin)
 
+    def in_buffer(self, index_by_axis, margin: float = 0.0) -> np.ndarray:
+        """Whether each continuous index (``index_by_axis``: the x, y and z index arrays) lies within ``margin``
+        voxels outside the outer voxel centres (0: on or inside them; 0.5: ITK's buffer)."""
+        inside = np.ones(len(index_by_axis[0]), bool)
+        for values, upper in zip(index_by_axis, self.upper_index):
+            inside &= (values >= -margin) & (values <= upper + margin)
+        return inside
+
     def in_mask(self, index: np.ndarray) -> np.ndarray:
         """Whether the nearest voxel of each (x, y, z) index (inside the image) is in the mask (all, without one)."""
         if self.mask is None:

@@ -68,9 +68,7 @@ class MutualInformationScore:
         matrix = sitk_transform_to_matrix(transform)
         linear, offset = frame.index_map(matrix)  # continuous MR voxel indices: rows x, y, z, a column per sample
         index = linear @ self._points_by_axis + offset[:, None]
-        valid = np.ones(self.sample_count, bool)
-        for row, upper in zip(index, frame.upper_index):
-            valid &= (row >= 0.0) & (row <= upper)
+        valid = frame.in_buffer(index)
         if not valid.all():
             index = index[:, valid]
         if frame.mask is not None:
