@@ -115,3 +115,30 @@ def test_leads_over_the_best_rule_and_metrics_won_by_hand():
     assert leads["EN"] == (pytest.approx(0.1), "b") and leads["SD"] == (pytest.approx(-10.0), "a")
     assert leads["SSIM"] == (0.0, "a")
     assert metrics_won(means, "unet", ("a", "b")) == [n for n in fm.METRIC_NAMES if n not in ("SD", "SSIM")]
+
+
+def test_fold_summary_weighs_every_fold_the_same():
+    """Two folds: EN 4.0 and 3.0 give 3.5 ± 0.7071 (sample SD, whatever each fold's slice count); a method
+    missing from one fold is left out of the summary."""
+    from CTMRFusionLib.fusion.evaluation import fold_summary
+
+    one = {"unet": dict.fromkeys(fm.METRIC_NAMES, 1.0), "max": dict.fromkeys(fm.METRIC_NAMES, 2.0)}
+    two = {"unet": dict.fromkeys(fm.METRIC_NAMES, 1.0)}
+    one["unet"]["EN"], two["unet"]["EN"] = 4.0, 3.0
+    summary = fold_summary([one, two])
+    assert list(summary) == ["unet"]
+    assert summary["unet"]["EN"] == (pytest.approx(3.5), pytest.approx(math.sqrt(0.5)))
+    assert summary["unet"]["SD"] == (1.0, 0.0)
+    assert fold_summary([one])["max"]["VIF"] == (2.0, 0.0)
+
+
+def test_case_folds_validate_every_case_once_with_the_standing_pair_first():
+    from CTMRFusionLib.datasets.atlas_slices import case_folds
+
+    harvard = ["2", "20", "28", "32", "33", "34", "37"]
+    assert case_folds(harvard) == [("33", "37"), ("2", "20"), ("28", "32"), ("34",)]
+    assert case_folds(harvard, size=3) == [("33", "37"), ("2", "20", "28"), ("32", "34")]
+    # without the standing pair: numeric order (not string order), groups of 2
+    assert case_folds(["10", "9", "100", "11"]) == [("9", "10"), ("11", "100")]
+    with pytest.raises(ValueError, match="at least 2 folds"):
+        case_folds(["33", "37"])

@@ -14,6 +14,7 @@ from CTMRFusionLib.fusion.losses import (
     METRIC_PROXIES,
     LossWeights,
     correlation,
+    distillation_loss,
     edge_preservation,
     rival_metric_weights,
     rival_shortfall,
@@ -151,6 +152,51 @@ def test_metric_proxies_equal_the_metrics():
     assert proxy["SCD"] == pytest.approx(fusion_metrics.sum_of_correlations_of_differences(ct, mr, f), rel=1e-9)
 
 
+@pytest.mark.real_data
+def test_vif_proxy_is_the_metric_and_its_gradient_raises_it():
+    """The differentiable VIF equals ``fusion_metrics.visual_information_fidelity`` on real slices fused by
+    each rule, and one step along its gradient from a blurred fusion raises the metric."""
+    from scipy import ndimage
+
+    from CTMRFusionLib.fusion import rules as fusion_rules
+    from CTMRFusionLib.fusion.metrics import visual_information_fidelity
+
+    ct, mr = load_arrays(find_pairs(shared_path("harvard_ctmri"))[40:42])
+    ct, mr = ct.astype(np.float64), mr.astype(np.float64)
+    as_tensor = lambda image: torch.from_numpy(np.ascontiguousarray(image)[None, None] / 255.0)  # noqa: E731
+    for rule in fusion_rules.RULES:
+        fused = np.clip(fusion_rules.RULES[rule](ct[0], mr[0]), 0, 255)
+        expected = visual_information_fidelity(ct[0], mr[0], fused)
+        measured = float(METRIC_PROXIES["VIF"](as_tensor(fused), as_tensor(ct[0]), as_tensor(mr[0]))[0])
+        assert measured == pytest.approx(expected, rel=1e-9), rule
+    blurred = ndimage.gaussian_filter(np.maximum(ct[1], mr[1]), 1.5)
+    f = as_tensor(blurred).requires_grad_(True)
+    METRIC_PROXIES["VIF"](f, as_tensor(ct[1]), as_tensor(mr[1]))[0].backward()
+    stepped = (f + 0.02 * f.grad / f.grad.abs().max()).detach().clamp(0, 1).numpy()[0, 0] * 255
+    gain = visual_information_fidelity(ct[1], mr[1], stepped) - visual_information_fidelity(ct[1], mr[1], blurred)
+    assert gain > 0.005, gain
+
+
+def test_teacher_floor_pulls_only_on_metrics_below_the_teachers():
+    """Distillation's optional floor: a student equal to its teacher pays exactly the margin (SD: 0.01), one
+    with twice the teacher's contrast pays nothing for SD, and the floor's weight scales the term."""
+    rng = np.random.default_rng(6)
+    ct, mr = (torch.from_numpy(rng.uniform(0, 1, (2, 1, 24, 24))) for _ in range(2))
+    teacher = 0.5 * (ct + mr)
+    centred = teacher - teacher.mean(dim=(2, 3), keepdim=True)
+    plain, plain_terms = distillation_loss(teacher, teacher)
+    assert "teacher_floor" not in plain_terms
+    weights = LossWeights(teacher_floor=3, teacher_metrics="SD", teacher_margin=0.01)
+    equal, terms = distillation_loss(teacher, teacher, ct, mr, weights)
+    assert terms["teacher_floor"] == pytest.approx(0.01, rel=1e-4)  # 1e-6 guards the division by the teacher's SD
+    assert float(equal - plain) == pytest.approx(0.03, rel=1e-4)
+    sharper = (teacher.mean(dim=(2, 3), keepdim=True) + 2 * centred).requires_grad_(True)
+    _, terms = distillation_loss(sharper, teacher, ct, mr, weights)
+    assert terms["teacher_floor"] == 0.0
+    with pytest.raises(ValueError, match="teacher_metrics: unknown metric"):
+        LossWeights(teacher_floor=1, teacher_metrics="SD,MI")
+
+
 def test_rival_shortfall_is_the_relative_gap_to_the_best_rule():
     """Hand values: a rival with twice F's SD leaves relu(1.01·2σ − σ)/(2σ) = 0.51; F equal to the best
     rival leaves exactly the margin; F twice the best rival's SD leaves 0 and no gradient."""
@@ -176,7 +222,7 @@ def test_rival_shortfall_is_the_relative_gap_to_the_best_rule():
     beaten.backward()
     assert float(f.grad.abs().sum()) == 0.0
     with pytest.raises(ValueError, match="unknown"):
-        LossWeights(rivals=1, rival_metrics="SD,VIF")
+        LossWeights(rivals=1, rival_metrics="SD,MI")
     assert rival_metric_weights(LossWeights(rivals=1, rival_metrics=" EN, SSIM:3 ,Qabf:0.5")) == {
         "EN": 1.0,
         "SSIM": 3.0,

@@ -60,6 +60,23 @@ def split_by_case(pairs: list[SlicePair], validation_cases=VALIDATION_CASES):
     return train, validation
 
 
+def case_folds(case_names, first=VALIDATION_CASES, size: int = 2) -> list[tuple[str, ...]]:
+    """The validation cases of each fold of a k-fold validation by case: ``first`` (the standing validation
+    cases, so that the models trained so far are fold 1's) when all of them are present, then the other cases
+    in numeric order in groups of ``size`` (the last group may be smaller). Every case is validated in exactly
+    one fold; with the 7 Harvard cases: (33, 37), (2, 20), (28, 32), (34,)."""
+    names = sorted({str(c) for c in case_names}, key=int)
+    if size < 1:
+        raise ValueError(f"fold size must be at least 1, not {size}")
+    head = tuple(str(c) for c in first) if first and set(map(str, first)) <= set(names) else ()
+    rest = [c for c in names if c not in head]
+    folds = [head] if head else []
+    folds += [tuple(rest[i : i + size]) for i in range(0, len(rest), size)]
+    if len(folds) < 2:
+        raise ValueError(f"k-fold by case needs at least 2 folds; cases present: {names}")
+    return folds
+
+
 def cases(pairs: list[SlicePair]) -> dict[str, list[SlicePair]]:
     grouped = defaultdict(list)
     for pair in pairs:

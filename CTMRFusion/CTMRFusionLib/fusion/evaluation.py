@@ -33,3 +33,18 @@ def leads_over_best(
 def metrics_won(means: dict, candidate: str = "unet", rivals=tuple(fusion_rules.RULES)) -> list[str]:
     """Metrics on which ``candidate``'s mean is higher than every rival's mean."""
     return [name for name, (lead, _) in leads_over_best(means, candidate, rivals).items() if lead > 0]
+
+
+def fold_summary(fold_means: list[dict]) -> dict[str, dict[str, tuple[float, float]]]:
+    """{method: {metric: (mean over folds, sample SD over folds)}} from one ``method_means`` result per fold
+    (each fold weighs the same, whatever its number of slices); methods missing from a fold are left out of
+    its average and listed only if every fold has them."""
+    methods = [m for m in fold_means[0] if all(m in fold for fold in fold_means)]
+    summary = {}
+    for method in methods:
+        summary[method] = {}
+        for name in METRIC_NAMES:
+            values = np.array([fold[method][name] for fold in fold_means])
+            spread = float(values.std(ddof=1)) if len(values) > 1 else 0.0
+            summary[method][name] = (float(values.mean()), spread)
+    return summary

@@ -21,7 +21,8 @@ Supervised (CT, MR, target triplets): mean |F − T| + (1 − SSIM(F, T)).
 
 Distillation (the target T is a teacher model's output): the supervised loss plus mean |∇F − ∇T| (Sobel,
 both directions, weight ``DISTILLATION_GRADIENT_WEIGHT``), so the student keeps the teacher's edges, which
-Q^AB/F and VIF measure, and not only its grey levels.
+Q^AB/F and VIF measure, and not only its grey levels; optionally (``teacher_floor``) plus the shortfall of
+the student's metrics against the teacher's on the same crops, VIF included (:func:`information_fidelity`).
 """
 
 from __future__ import annotations
@@ -46,10 +47,18 @@ class LossWeights:
     rivals: float = 0.0  # weight of the shortfall against the classic rules (see ``rival_shortfall``)
     rival_metrics: str = "SD,SF,SCD,SSIM,Qabf"  # metrics of that term, each optionally "NAME:weight" (default 1)
     rival_margin: float = 0.01  # relative lead over the best rule it asks for (not a weight)
+    # distillation only: weight of the shortfall against the teacher's own output (``rival_shortfall`` with the
+    # teacher as the one rival), on ``teacher_metrics``, asking for a lead of ``teacher_margin``
+    teacher_floor: float = 0.0
+    teacher_metrics: str = "EN,SD,SF,SCD,VIF,Qabf,SSIM"
+    teacher_margin: float = 0.0
 
     def __post_init__(self):
+        # an unknown metric name or a bad weight fails here, before any data is loaded
         if self.rivals:
-            rival_metric_weights(self)  # an unknown metric name or a bad weight fails here, before any data is loaded
+            rival_metric_weights(self)
+        if self.teacher_floor:
+            metric_weights(self.teacher_metrics, "teacher_metrics")
 
     def as_dict(self) -> dict:
         return asdict(self)
@@ -141,9 +150,48 @@ def spatial_frequency(x: torch.Tensor) -> torch.Tensor:
     return torch.sqrt((rows**2).mean(1) + (cols**2).mean(1) + 1e-12)
 
 
+def _filter_valid(x: torch.Tensor, size: int) -> torch.Tensor:
+    """Correlation with the normalised ``size``×``size`` Gaussian window of σ = size/5 (the VIF windows),
+    valid positions only."""
+    return F.conv2d(x, _gaussian_kernel(size, size / 5.0, device=x.device, dtype=x.dtype))
+
+
+def information_fidelity(reference: torch.Tensor, distorted: torch.Tensor) -> torch.Tensor:
+    """Pixel-domain VIF (Sheikh & Bovik 2006, 4 scales, noise variance 2 grey levels²) of ``distorted``
+    against ``reference``, per image (N,), for images in [0, 1]: the same computation as
+    ``fusion_metrics.visual_information_fidelity``'s, on the 0–255 scale, written with ``torch.where`` so
+    that it has a gradient in ``distorted``. Images need at least 50 pixels a side (4 scales of windows)."""
+    noise, eps = 2.0, 1e-10
+    ref, dist = reference * 255.0, distorted * 255.0
+    numerator = denominator = 0.0
+    for scale in range(1, 5):
+        size = 2 ** (5 - scale) + 1
+        if scale > 1:
+            ref, dist = _filter_valid(ref, size)[..., ::2, ::2], _filter_valid(dist, size)[..., ::2, ::2]
+        mu_r, mu_d = _filter_valid(ref, size), _filter_valid(dist, size)
+        var_r = (_filter_valid(ref * ref, size) - mu_r * mu_r).clamp(min=0.0)
+        var_d = (_filter_valid(dist * dist, size) - mu_d * mu_d).clamp(min=0.0)
+        cov = _filter_valid(ref * dist, size) - mu_r * mu_d
+        gain = cov / (var_r + eps)
+        residual = var_d - gain * cov
+        flat_ref, flat_dist = var_r < eps, var_d < eps
+        gain = torch.where(flat_ref, torch.zeros_like(gain), gain)
+        residual = torch.where(flat_ref, var_d, residual)
+        var_r = torch.where(flat_ref, torch.zeros_like(var_r), var_r)
+        gain = torch.where(flat_dist, torch.zeros_like(gain), gain)
+        residual = torch.where(flat_dist, torch.zeros_like(residual), residual)
+        negative = gain < 0
+        residual = torch.where(negative, var_d, residual)
+        gain = torch.where(negative, torch.zeros_like(gain), gain)
+        residual = residual.clamp(min=eps)
+        numerator = numerator + torch.log10(1 + gain * gain * var_r / (residual + noise)).flatten(1).sum(1)
+        denominator = denominator + torch.log10(1 + var_r / noise).flatten(1).sum(1)
+    return numerator / denominator.clamp(min=1e-12)
+
+
 # Differentiable per-image (N,) versions of the metrics of ``fusion_metrics`` (same names), on the [0, 1]
-# scale: SD, SF and Q^AB/F as defined there; SCD exactly; SSIM with valid windows; EN as the entropy of a
-# 64-bin histogram inside the body (so that a halo in the background cannot win it).
+# scale: SD, SF and Q^AB/F as defined there; SCD and VIF exactly; SSIM with valid windows; EN as the entropy
+# of a 64-bin histogram inside the body (so that a halo in the background cannot win it).
 METRIC_PROXIES = {
     "SD": lambda f, ct, mr: f.flatten(1).std(dim=1, unbiased=False),
     "SF": lambda f, ct, mr: spatial_frequency(f),
@@ -151,6 +199,7 @@ METRIC_PROXIES = {
     "SSIM": lambda f, ct, mr: ssim(f, ct) + ssim(f, mr),
     "Qabf": lambda f, ct, mr: edge_preservation(f, ct, mr),
     "EN": lambda f, ct, mr: body_entropy_bits(f, ct, mr),
+    "VIF": lambda f, ct, mr: information_fidelity(ct, f) + information_fidelity(mr, f),
 }
 
 
@@ -196,26 +245,32 @@ def unsupervised_loss(fused, ct, mr, weights: LossWeights, rivals=None) -> tuple
 
 
 def rival_metric_weights(weights: LossWeights) -> dict:
-    """{metric name: weight} of the rivals term from ``rival_metrics``, e.g. "EN,SF,SSIM:3" → EN 1, SF 1,
-    SSIM 3. Raises ValueError on an unknown name, a repeated one, or a weight that is not a number > 0."""
+    """{metric name: weight} of the rivals term (``rival_metrics``); see :func:`metric_weights`."""
+    return metric_weights(weights.rival_metrics, "rival_metrics")
+
+
+def metric_weights(text: str, label: str) -> dict:
+    """{metric name: weight} from a list like "EN,SF,SSIM:3" → EN 1, SF 1, SSIM 3 (``label``: the setting's
+    name, for messages). Raises ValueError on an unknown name, a repeated one, or a weight that is not a
+    number > 0."""
     parsed = {}
-    for item in (part.strip() for part in weights.rival_metrics.split(",")):
+    for item in (part.strip() for part in text.split(",")):
         if not item:
             continue
         name, _, weight_text = (piece.strip() for piece in item.partition(":"))
         if name not in METRIC_PROXIES:
-            raise ValueError(f"rival_metrics: unknown metric {name!r}; choose from {', '.join(METRIC_PROXIES)}.")
+            raise ValueError(f"{label}: unknown metric {name!r}; choose from {', '.join(METRIC_PROXIES)}.")
         if name in parsed:
-            raise ValueError(f"rival_metrics: {name} is listed twice.")
+            raise ValueError(f"{label}: {name} is listed twice.")
         try:
             weight = float(weight_text) if weight_text else 1.0
         except ValueError:
             weight = float("nan")
         if not weight > 0:
-            raise ValueError(f"rival_metrics: the weight of {name} must be a number > 0, not {weight_text!r}.")
+            raise ValueError(f"{label}: the weight of {name} must be a number > 0, not {weight_text!r}.")
         parsed[name] = weight
     if not parsed:
-        raise ValueError(f"rival_metrics: empty list; choose from {', '.join(METRIC_PROXIES)}.")
+        raise ValueError(f"{label}: empty list; choose from {', '.join(METRIC_PROXIES)}.")
     return parsed
 
 
@@ -228,8 +283,17 @@ def supervised_loss(fused, target) -> tuple[torch.Tensor, dict]:
 DISTILLATION_GRADIENT_WEIGHT = 1.0
 
 
-def distillation_loss(fused, target) -> tuple[torch.Tensor, dict]:
-    """Supervised loss to a teacher's output T plus mean |∇F − ∇T| (see the module docstring)."""
+def distillation_loss(fused, target, ct=None, mr=None, weights: LossWeights | None = None) -> tuple[torch.Tensor, dict]:
+    """Supervised loss to a teacher's output T plus mean |∇F − ∇T| (see the module docstring); with
+    ``weights.teacher_floor`` (needs the sources ``ct`` and ``mr``) plus that weight times the shortfall of F's
+    metrics against T's own on the same images (:func:`rival_shortfall`, T the one rival): it is zero where F
+    already matches or beats the teacher by ``teacher_margin``, so it pulls only on the metrics the student
+    is losing, which copying T's pixels alone leaves a little short."""
     total, terms = supervised_loss(fused, target)
     gradient = (sobel_xy(fused) - sobel_xy(target)).abs().mean()
-    return total + DISTILLATION_GRADIENT_WEIGHT * gradient, {**terms, "gradient": float(gradient.detach())}
+    total, terms = total + DISTILLATION_GRADIENT_WEIGHT * gradient, {**terms, "gradient": float(gradient.detach())}
+    if weights is not None and weights.teacher_floor:
+        metrics = metric_weights(weights.teacher_metrics, "teacher_metrics")
+        floor = rival_shortfall(fused, ct, mr, target, metrics, weights.teacher_margin)
+        total, terms = total + weights.teacher_floor * floor, {**terms, "teacher_floor": float(floor.detach())}
+    return total, terms

@@ -18,10 +18,10 @@ from CTMRFusionLib.ml.training_support import shared_data_relative
 
 def loss_settings_text(weights: dict) -> str:
     """The loss settings for a model card: numbers that are not 0, switches that are on, and the rivals term's
-    metrics and margin only when that term is used."""
+    metrics and margin only when that term is used; the teacher floor (distillation only) is described apart."""
     shown = []
     for key, value in weights.items():
-        if key.startswith("rival_") and not weights.get("rivals"):
+        if (key.startswith("rival_") and not weights.get("rivals")) or key.startswith("teacher_"):
             continue
         if isinstance(value, str):
             shown.append(f"{key} {value}")
@@ -37,8 +37,9 @@ def _changed_weights(weights: dict) -> dict:
     return {key: value for key, value in weights.items() if defaults.get(key) != value}
 
 
-def step_command(step: dict, previous: dict | None, export: str | None) -> str:
-    """The ``ctmrfusion train-fusion`` command of one chain step (``--init-from`` the previous step's best.pt)."""
+def step_command(step: dict, previous: dict | None, export: str | None, teacher: str | None = None) -> str:
+    """The ``ctmrfusion train-fusion`` command of one chain step (``--init-from`` the previous step's best.pt;
+    a distillation step's ``--teacher`` is ``teacher`` when given, else the recorded path)."""
     config = step["config"]
     parts = [
         f"ctmrfusion train-fusion --data {shared_data_relative(config['data'])} --out runs/{step['run']}",
@@ -53,7 +54,7 @@ def step_command(step: dict, previous: dict | None, export: str | None) -> str:
     if config.get("teacher"):
         parts.insert(
             1,
-            f"--teacher {config['teacher']}"
+            f"--teacher {teacher or config['teacher']}"
             + (f" --fusion-share {config['fusion_share']:g}" if config.get("fusion_share") else ""),
         )
     if previous is not None:
@@ -90,11 +91,21 @@ def _loss_text(config: dict) -> str:
                 if config.get("fusion_share")
                 else ""
             )
+            + _teacher_floor_text(config["weights"])
             + " (see `CTMRFusionLib/fusion/losses.py`)."
         )
     return (
         f"Mode: {config['mode']}. Loss settings: {loss_settings_text(config['weights'])} "
         "(see `CTMRFusionLib/fusion/losses.py`)."
+    )
+
+
+def _teacher_floor_text(weights: dict) -> str:
+    if not weights.get("teacher_floor"):
+        return ""
+    return (
+        f", plus {weights['teacher_floor']:g} × how far F's metrics ({weights['teacher_metrics']}) fall short of the "
+        f"teacher's on the same crops (relative, asking for a lead of {weights.get('teacher_margin', 0):g})"
     )
 
 
@@ -121,10 +132,19 @@ def render_card(record: dict) -> str:
     width = record["width"]
     metrics = record["validation_metrics"]
     flips = record["flip_average"]
-    commands = [
-        step_command(step, chain[index - 1] if index else None, record["model_file"] if step is chain[-1] else None)
-        for index, step in enumerate(chain)
-    ]
+    commands = []
+    for index, step in enumerate(chain):
+        follower = chain[index + 1] if index + 1 < len(chain) else None
+        if follower is None:
+            export = record["model_file"]
+        elif follower["config"]["mode"] == "distillation":  # the next run learns from this one, exported as it is
+            export = f"runs/{step['run']}/teacher.pt"
+        else:
+            export = None
+        previous = chain[index - 1] if index else None
+        distils = previous is not None and step["config"]["mode"] == "distillation"
+        teacher = f"runs/{previous['run']}/teacher.pt" if distils else None
+        commands.append(step_command(step, previous, export, teacher))
     lines = [
         f"# Model card: {record['model_file']}",
         "",

@@ -121,7 +121,7 @@ def _loss(model, batch, config):
     if config.mode == "supervised":
         return supervised_loss(fused, batch[:, 2:3])
     if config.mode == "distillation":
-        loss, terms = distillation_loss(fused, batch[:, 2:3])
+        loss, terms = distillation_loss(fused, batch[:, 2:3], batch[:, :1], batch[:, 1:2], config.weights)
         if config.fusion_share:
             fusion, fusion_terms = unsupervised_loss(fused, batch[:, :1], batch[:, 1:2], config.weights, batch[:, 3:])
             loss, terms = (

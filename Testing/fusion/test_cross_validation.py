@@ -1,0 +1,60 @@
+"""k-fold validation by case: replaying a recorded training chain with a fold's cases held out."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+torch = pytest.importorskip("torch", reason="torch is not installed (pip install -c constraints.txt -e '.[dev]')")
+
+from CTMRFusionLib.fusion.cross_validation import replay_chain, step_config
+from CTMRFusionLib.fusion.losses import LossWeights
+from CTMRFusionLib.fusion.model import load_fusion_model
+from CTMRFusionLib.fusion.training import TrainingConfig, _config_dict
+from support.data import shared_path
+
+
+def _step(run: str, **changes) -> dict:
+    settings = dict(width=4, batch_size=4, crop=64, limit_slices=8, threads=1, epochs=1, learning_rate=3e-3)
+    settings.update(changes)
+    config = TrainingConfig(data="elsewhere", output=f"runs/{run}", validation_cases=("33", "37"), **settings)
+    return {"run": run, "config": _config_dict(config), "train_seconds": 1.0}
+
+
+def test_a_recorded_step_moves_to_the_fold_and_keeps_its_recipe():
+    step = _step("g", learning_rate=2e-3, weights=LossWeights(ssim=3, rivals=20, rival_metrics="EN:2,Qabf"))
+    config = step_config(step, "data", "out/fold2/g", ("2", "20"), "out/fold2/x/best.pt", None, 2)
+    assert (config.data, config.output, config.validation_cases) == ("data", "out/fold2/g", ("2", "20"))
+    assert (config.init_from, config.teacher, config.threads) == ("out/fold2/x/best.pt", None, 2)
+    assert config.learning_rate == 2e-3 and config.width == 4 and config.epochs == 1
+    assert config.weights == LossWeights(ssim=3, rivals=20, rival_metrics="EN:2,Qabf")
+
+
+@pytest.mark.slow
+@pytest.mark.real_data
+def test_replaying_a_chain_holds_the_folds_cases_out_of_every_run_and_distils_its_own_teacher(tmp_path):
+    """A two-run chain (a flip-averaged run, then a student distilled from it) replayed for fold (34,):
+    both runs validate on case 34 and train on the others, the student's teacher is the fold's own
+    first run exported flip-averaged, the exported model is the student, and a second replay trains nothing."""
+    chain = [
+        _step("teacher", flip_average=True),
+        _step("student", mode="distillation", teacher="Resources/Models/fusion_unet.pt", init_from="runs/teacher"),
+    ]
+    lines = []
+    model_path = replay_chain(chain, ("34",), shared_path("harvard_ctmri"), tmp_path, log=lines.append)
+    for run in ("teacher", "student"):
+        history = json.loads((tmp_path / run / "history.json").read_text())
+        assert history["validation_cases"] == ["34"] and "34" not in history["train_cases"]
+    student = json.loads((tmp_path / "student" / "history.json").read_text())
+    assert student["config"]["teacher"] == str(tmp_path / "teacher_teacher.pt")
+    assert student["config"]["init_from"] == str(tmp_path / "teacher" / "best.pt")
+    teacher = load_fusion_model(tmp_path / "teacher_teacher.pt", "cpu")
+    assert teacher.metadata["flip_average"] is True
+    shipped = load_fusion_model(model_path, "cpu")
+    assert shipped.metadata["flip_average"] is False and shipped.metadata["mode"] == "distillation"
+    assert [step["run"] for step in shipped.metadata["chain"]] == ["teacher", "student"]
+    stamp = (tmp_path / "student" / "history.json").stat().st_mtime_ns
+    replay_chain(chain, ("34",), shared_path("harvard_ctmri"), tmp_path, log=lines.append)
+    assert (tmp_path / "student" / "history.json").stat().st_mtime_ns == stamp
+    assert lines[-2:] == ["teacher: done already", "student: done already"]
