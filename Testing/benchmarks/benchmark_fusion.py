@@ -27,17 +27,23 @@ from CTMRFusionLib.fusion.evaluation import leads_over_best, method_means, metri
 from CTMRFusionLib.fusion.metrics import METRIC_NAMES
 from CTMRFusionLib.fusion.model import load_fusion_model
 from CTMRFusionLib.fusion.pipeline import fuse_stacks
+from CTMRFusionLib.resources import resource_path
 from support.report_table import emit_table
 
 DEFAULT_DATA = ROOT.parent / "shared" / "data" / "harvard_ctmri"
 METHODS = ("unet",) + tuple(fusion_rules.RULES)
+#: The flip-averaged model the shipped one was distilled from (``Resources/Models``).
+TEACHER_FILE = "fusion_unet_teacher.pt"
 
 
-def timings(ct, mr, model, repeats: int = 5) -> dict:
+def timings(ct, mr, models: dict, repeats: int = 5) -> dict:
+    """{row: (one slice's median time, s; the 256×256×200 volume's time, s)}; ``models``: {row: model} for the
+    U-Net rows (the classic rules need none)."""
     volume_ct = np.resize(ct, (200,) + ct.shape[1:])
     volume_mr = np.resize(mr, (200,) + mr.shape[1:])
     times = {}
-    for method in METHODS:
+    for row in [*models, *fusion_rules.RULES]:
+        method, model = ("unet", models[row]) if row in models else (row, None)
         fuse_stacks(ct[:1], mr[:1], method, model)  # warm-up
         single = []
         for _ in range(repeats):
@@ -46,7 +52,7 @@ def timings(ct, mr, model, repeats: int = 5) -> dict:
             single.append(time.perf_counter() - tick)
         tick = time.perf_counter()
         fuse_stacks(volume_ct, volume_mr, method, model)
-        times[method] = (float(np.median(single)), time.perf_counter() - tick)
+        times[row] = (float(np.median(single)), time.perf_counter() - tick)
     return times
 
 
@@ -54,6 +60,11 @@ def main(argv=None) -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--data", default=str(DEFAULT_DATA))
     parser.add_argument("--model", help="TorchScript model (default: the shipped one)")
+    parser.add_argument(
+        "--teacher",
+        default=str(resource_path("Models", TEACHER_FILE)),
+        help="the flip-averaged model the shipped one was distilled from, measured beside it ('' to skip)",
+    )
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--markdown", help="also write the tables to this Markdown file")
     args = parser.parse_args(argv)
@@ -69,17 +80,27 @@ def main(argv=None) -> None:
         f"{torch.get_num_threads()} threads\n"
     )
     means = method_means(ct, mr, METHODS, model)
+    models = {"unet": model}
+    if args.teacher:
+        teacher = load_fusion_model(args.teacher, args.device)
+        models["unet teacher"] = teacher
+        means["unet teacher"] = method_means(ct, mr, ["unet"], teacher)["unet"]
     leads = leads_over_best(means)
     won = metrics_won(means)
-    rows = [[method] + [f"{means[method][n]:.4f}" for n in METRIC_NAMES] for method in METHODS]
+    rows = [[method] + [f"{means[method][n]:.4f}" for n in METRIC_NAMES] for method in means]
     text = emit_table(["method"] + list(METRIC_NAMES), rows)
     lead_text = "; ".join(f"{name} {lead:+.4f} ({rule})" for name, (lead, rule) in leads.items())
     summary = (
         f"\nU-Net beats every classic rule on {len(won)} of 8 metric means: {', '.join(won) or 'none'}\n"
         f"U-Net minus the best rule: {lead_text}\n\n"
     )
+    if args.teacher:
+        summary += "U-Net against its teacher (issue 20: each within 0.5 % or better): " + "; ".join(
+            f"{n} {100 * (means['unet'][n] / means['unet teacher'][n] - 1):+.2f} %" for n in METRIC_NAMES
+        )
+        summary += "\n\n"
     print(summary, end="")
-    times = timings(ct, mr, model)
+    times = timings(ct, mr, models)
     gff = times["gff"]  # issue 20's yardstick: the U-Net's volume time within 2.5x GFF's
     text += summary + emit_table(
         ["method", "one 256×256 slice (ms)", "256×256×200 volume (s)", "slice time / GFF", "volume time / GFF"],

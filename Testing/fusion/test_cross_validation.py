@@ -34,27 +34,31 @@ def test_a_recorded_step_moves_to_the_fold_and_keeps_its_recipe():
 @pytest.mark.slow
 @pytest.mark.real_data
 def test_replaying_a_chain_holds_the_folds_cases_out_of_every_run_and_distils_its_own_teacher(tmp_path):
-    """A two-run chain (a flip-averaged run, then a student distilled from it) replayed for fold (34,):
-    both runs validate on case 34 and train on the others, the student's teacher is the fold's own
-    first run exported flip-averaged, the exported model is the student, and a second replay trains nothing."""
+    """A three-run chain (a flip-averaged run, a student distilled from it, and a fine-tune of the student with
+    the same teacher) replayed for fold (34,): every run validates on case 34 and trains on the others, both
+    distillation runs learn from the fold's own first run exported flip-averaged, each starts from the run
+    before it, the exported model is the last one, and a second replay trains nothing."""
     chain = [
         _step("teacher", flip_average=True),
         _step("student", mode="distillation", teacher="Resources/Models/fusion_unet.pt", init_from="runs/teacher"),
+        _step("tuned", mode="distillation", teacher="Resources/Models/fusion_unet.pt", init_from="runs/student"),
     ]
     lines = []
     model_path = replay_chain(chain, ("34",), shared_path("harvard_ctmri"), tmp_path, log=lines.append)
-    for run in ("teacher", "student"):
+    for run in ("teacher", "student", "tuned"):
         history = json.loads((tmp_path / run / "history.json").read_text())
         assert history["validation_cases"] == ["34"] and "34" not in history["train_cases"]
-    student = json.loads((tmp_path / "student" / "history.json").read_text())
-    assert student["config"]["teacher"] == str(tmp_path / "teacher_teacher.pt")
-    assert student["config"]["init_from"] == str(tmp_path / "teacher" / "best.pt")
+    for run, previous in (("student", "teacher"), ("tuned", "student")):
+        config = json.loads((tmp_path / run / "history.json").read_text())["config"]
+        assert config["teacher"] == str(tmp_path / "teacher_teacher.pt")
+        assert config["init_from"] == str(tmp_path / previous / "best.pt")
+    assert sorted(p.name for p in tmp_path.glob("*.pt")) == ["fusion_unet.pt", "teacher_teacher.pt"]
     teacher = load_fusion_model(tmp_path / "teacher_teacher.pt", "cpu")
     assert teacher.metadata["flip_average"] is True
     shipped = load_fusion_model(model_path, "cpu")
     assert shipped.metadata["flip_average"] is False and shipped.metadata["mode"] == "distillation"
-    assert [step["run"] for step in shipped.metadata["chain"]] == ["teacher", "student"]
-    stamp = (tmp_path / "student" / "history.json").stat().st_mtime_ns
+    assert [step["run"] for step in shipped.metadata["chain"]] == ["teacher", "student", "tuned"]
+    stamp = (tmp_path / "tuned" / "history.json").stat().st_mtime_ns
     replay_chain(chain, ("34",), shared_path("harvard_ctmri"), tmp_path, log=lines.append)
-    assert (tmp_path / "student" / "history.json").stat().st_mtime_ns == stamp
-    assert lines[-2:] == ["teacher: done already", "student: done already"]
+    assert (tmp_path / "tuned" / "history.json").stat().st_mtime_ns == stamp
+    assert lines[-3:] == ["teacher: done already", "student: done already", "tuned: done already"]

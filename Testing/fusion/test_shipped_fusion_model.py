@@ -1,5 +1,6 @@
-"""The fusion model shipped in Resources/Models: integrity, model card, and the claim that it beats the
-classic rules on the held-out validation cases."""
+"""The fusion models shipped in Resources/Models: integrity, model cards, the single-pass model's agreement with
+the flip-averaged teacher it was distilled from, and the claim that it beats the classic rules on the held-out
+validation cases."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ from CTMRFusionLib.ml.registry import model_entry
 from CTMRFusionLib.ml.torchscript import sha256_of
 
 SHIPPED_SHA256 = model_entry("fusion_unet").sha256
+TEACHER = model_entry("fusion_unet_teacher")
 from support.data import shared_path
 
 CARD = shipped_model_path().with_suffix(".md")
@@ -26,14 +28,17 @@ def test_shipped_model_file_card_and_hash_agree():
     assert f"SHA-256: `{digest}`" in card
     for section in ("## Architecture", "## Data", "## Training", "## Validation metrics", "Training time"):
         assert section in card
+    # the card names the teacher's file and what the student was asked to keep
+    assert "its teacher (flip-averaged, four passes)" in card and "--teacher runs/w1/teacher.pt" in card
 
 
-def test_shipped_model_loads_and_fuses_any_size():
+def test_shipped_model_loads_and_fuses_any_size_in_one_pass():
     pytest.importorskip("torch")
     from CTMRFusionLib.fusion.model import load_fusion_model
 
     model = load_fusion_model(device="cpu")
     assert model.sha256 == SHIPPED_SHA256 and model.metadata["kind"] == "ctmrfusion-fusion-unet"
+    assert model.metadata["flip_average"] is False and model.metadata["mode"] == "distillation"
     rng = np.random.default_rng(0)
     ct = rng.uniform(0, 255, (3, 70, 45)).astype(np.float32)
     fused = model.fuse(ct, ct, batch_size=2)
@@ -41,37 +46,81 @@ def test_shipped_model_loads_and_fuses_any_size():
     assert 0 <= fused.min() and fused.max() <= 255
     # the batch size changes how slices are grouped (and channels-last memory), not what each becomes
     np.testing.assert_allclose(model.fuse(ct, ct, batch_size=1), fused, atol=1e-3)
-    # flip-averaged (model card): a mirrored slice pair is fused into the mirrored result
-    assert model.metadata["flip_average"] is True
-    mr = rng.uniform(0, 255, ct.shape).astype(np.float32)
-    np.testing.assert_allclose(model.fuse(ct[:, ::-1], mr[:, ::-1]), model.fuse(ct, mr)[:, ::-1], atol=1e-3)
 
 
-def _card_metrics() -> dict:
-    lines = CARD.read_text().splitlines()
+def test_teacher_is_flip_averaged_so_a_mirrored_pair_fuses_into_the_mirrored_result():
+    pytest.importorskip("torch")
+    from CTMRFusionLib.fusion.model import load_fusion_model
+
+    teacher = load_fusion_model(TEACHER.path, "cpu", expected_sha256=TEACHER.sha256)
+    assert teacher.metadata["flip_average"] is True
+    rng = np.random.default_rng(0)
+    ct, mr = (rng.uniform(0, 255, (2, 40, 36)).astype(np.float32) for _ in range(2))
+    np.testing.assert_allclose(teacher.fuse(ct[:, ::-1], mr[:, ::-1]), teacher.fuse(ct, mr)[:, ::-1], atol=1e-3)
+
+
+def _card_metrics(card) -> dict:
+    lines = card.read_text().splitlines()
     header = next(i for i, line in enumerate(lines) if line.startswith("| EN"))
     names = [c.strip() for c in lines[header].strip("|").split("|")]
     values = [float(c) for c in lines[header + 2].strip("|").split("|")]
     return dict(zip(names, values))
 
 
-@pytest.mark.slow
-@pytest.mark.real_data
-def test_shipped_model_beats_every_classic_rule_on_five_metrics():
-    """Measured claim (docs/fusion.md): on the held-out cases the U-Net's (flip-averaged) means of EN, SF, SCD,
-    Q^AB/F and SSIM are above those of all four classic rules; SD, MI and VIF go to the max rule. EN and SSIM
-    lead by less than 0.001 (docs/fusion.md says what that margin means)."""
+@pytest.fixture(scope="module")
+def validation_fold():
+    """(CT, MR stacks, {method: metric means}) on the validation cases 33 and 37, with the shipped model ("unet"),
+    its teacher ("teacher") and the four classic rules, and the two models' fused stacks."""
     pytest.importorskip("torch")
     from CTMRFusionLib.datasets.atlas_slices import find_pairs, load_arrays, split_by_case
     from CTMRFusionLib.fusion import rules as fusion_rules
-    from CTMRFusionLib.fusion.evaluation import method_means, metrics_won
+    from CTMRFusionLib.fusion.evaluation import method_means
     from CTMRFusionLib.fusion.model import load_fusion_model
+    from CTMRFusionLib.fusion.pipeline import fuse_stacks
 
     _, validation = split_by_case(find_pairs(shared_path("harvard_ctmri")))
     ct, mr = (a.astype(np.float32) for a in load_arrays(validation))
-    means = method_means(ct, mr, ("unet",) + tuple(fusion_rules.RULES), load_fusion_model(device="cpu"))
+    student = load_fusion_model(device="cpu")
+    teacher = load_fusion_model(TEACHER.path, "cpu", expected_sha256=TEACHER.sha256)
+    means = method_means(ct, mr, ("unet",) + tuple(fusion_rules.RULES), student)
+    means["teacher"] = method_means(ct, mr, ["unet"], teacher)["unet"]
+    fused = {"unet": fuse_stacks(ct, mr, "unet", student), "teacher": fuse_stacks(ct, mr, "unet", teacher)}
+    return means, fused
+
+
+@pytest.mark.slow
+@pytest.mark.real_data
+def test_single_pass_model_keeps_its_teachers_quality_on_every_metric(validation_fold):
+    """Issue 20's bar: on the validation slices each of the eight metric means of the single-pass model is within
+    0.5 % of the flip-averaged teacher's or better (measured: −0.16 % SSIM the closest, docs/fusion.md), and
+    slice by slice its output stays within a few grey levels of the teacher's."""
+    means, fused = validation_fold
+    for name, teacher_value in means["teacher"].items():
+        assert means["unet"][name] >= teacher_value * (1 - 0.005), (name, means["unet"][name], teacher_value)
+    difference = np.abs(fused["unet"] - fused["teacher"])
+    assert difference.mean() < 2.0 and np.percentile(difference, 99) < 16.0, (
+        difference.mean(),
+        np.percentile(difference, 99),
+    )
+
+
+@pytest.mark.slow
+@pytest.mark.real_data
+def test_shipped_model_beats_every_classic_rule_on_the_metrics_docs_claim(validation_fold):
+    """Measured claims (docs/fusion.md): on the held-out cases the U-Net's means of SF, SCD, Q^AB/F and SSIM are
+    above those of all four classic rules (SSIM by 0.0003; EN is 0.005 below GFF's); against each rule alone it
+    wins at least 5 of the 8 metrics (measured: average 7, max 5, Laplacian 7, GFF 6), as the flip-averaged
+    teacher did. Both cards report what their models do."""
+    from CTMRFusionLib.fusion import rules as fusion_rules
+    from CTMRFusionLib.fusion.evaluation import metrics_won
+
+    means, _ = validation_fold
     won = metrics_won(means)
-    assert set(won) == {"EN", "SF", "SCD", "Qabf", "SSIM"}, (won, means)
-    # The model card reports what the model does (rounded to 3 decimals in the card).
-    for name, value in _card_metrics().items():
+    assert set(won) == {"SF", "SCD", "Qabf", "SSIM"}, (won, means)
+    for rule in fusion_rules.RULES:
+        beaten = [name for name, value in means["unet"].items() if value > means[rule][name]]
+        assert len(beaten) >= 5, (rule, beaten)
+    for name, value in _card_metrics(CARD).items():
         assert means["unet"][name] == pytest.approx(value, abs=2e-3), name
+    for name, value in _card_metrics(TEACHER.card_path).items():
+        assert means["teacher"][name] == pytest.approx(value, abs=2e-3), name

@@ -10,7 +10,7 @@ from CTMRFusionLib.ml.torchscript import sha256_of
 
 def test_every_registered_model_is_shipped_with_its_hash_and_card():
     registry = load_registry()
-    assert set(registry) == {"fusion_unet", "registration_net"}
+    assert set(registry) == {"fusion_unet", "fusion_unet_teacher", "registration_net"}
     for entry in registry.values():
         assert entry.path.is_file() and entry.card_path.is_file(), entry.name
         assert sha256_of(entry.path) == entry.sha256, f"{entry.file} differs from the hash in models.json"
@@ -67,7 +67,7 @@ def test_a_malformed_registry_is_refused_naming_the_problem(tmp_path):
 
 
 def test_unknown_model_names_list_the_registered_ones():
-    with pytest.raises(KeyError, match="fusion_unet, registration_net"):
+    with pytest.raises(KeyError, match="fusion_unet, fusion_unet_teacher, registration_net"):
         model_entry("nonexistent")
 
 

@@ -4,7 +4,8 @@ A model's training record lists the chain of runs that made it, each with its fu
 (:func:`~CTMRFusionLib.fusion.training.parent_chain`). :func:`replay_chain` trains that chain again with other
 cases held out from every run of it, so that the fold's model never saw the slices it is measured on; the
 folds themselves come from :func:`~CTMRFusionLib.datasets.atlas_slices.case_folds`. A distillation step learns
-from the fold's own teacher: the step before it, exported as it was (flip-averaged or not). Replays resume: a
+from the fold's own teacher: the last run before it that is no distillation
+(:func:`~CTMRFusionLib.fusion.training.teacher_step`), exported as it was (flip-averaged or not). Replays resume: a
 run whose ``history.json`` exists is kept, one with a ``checkpoint.pt`` continues.
 """
 
@@ -16,7 +17,7 @@ from dataclasses import fields
 from pathlib import Path
 
 from CTMRFusionLib.fusion.losses import LossWeights
-from CTMRFusionLib.fusion.training import TrainingConfig, export_best, train
+from CTMRFusionLib.fusion.training import TrainingConfig, export_best, teacher_step, train
 
 
 def step_config(step: dict, data, output, validation_cases, init_from, teacher, threads: int) -> TrainingConfig:
@@ -45,15 +46,17 @@ def replay_chain(
     card) and return that path."""
     folder = Path(folder)
     previous, history = None, None
-    for step in chain:
+    for index, step in enumerate(chain):
         run = folder / step["run"]
         teacher = None
         if step["config"].get("mode") == "distillation":
-            if previous is None:
+            source = teacher_step(chain, index)
+            if source is None:
                 raise ValueError(f"run {step['run']!r} distils a teacher, but no run before it made one")
-            teacher = folder / f"{previous.name}_teacher.pt"
+            teacher = folder / f"{source['run']}_teacher.pt"
             if not teacher.is_file():
-                export_best(previous, teacher, json.loads((previous / "history.json").read_text()))
+                made = folder / source["run"]
+                export_best(made, teacher, json.loads((made / "history.json").read_text()))
         config = step_config(
             step, data, run, validation_cases, previous / "best.pt" if previous else None, teacher, threads
         )

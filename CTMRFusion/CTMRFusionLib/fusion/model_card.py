@@ -13,6 +13,7 @@ import json
 from pathlib import Path
 
 from CTMRFusionLib.fusion.losses import LossWeights
+from CTMRFusionLib.fusion.training import teacher_step
 from CTMRFusionLib.ml.training_support import shared_data_relative
 
 
@@ -72,7 +73,10 @@ def _training_time(record: dict) -> str:
     if len(chain) == 1:
         return f"Training time: {last / 60:.1f} min on the CPU ({record['machine']})."
     epochs = sum(step["config"]["epochs"] for step in chain)
-    total = record.get("chain_train_seconds") or sum(step["train_seconds"] for step in chain)
+    seconds = [step.get("train_seconds") for step in chain]
+    total = record.get("chain_train_seconds") or (None if None in seconds else sum(seconds))
+    if total is None:  # some run of the chain was not timed
+        return f"Training time: {last / 60:.1f} min for the last fine-tune below, on the CPU ({record['machine']})."
     return (
         f"Training time: {last / 60:.1f} min for the last fine-tune below, {total / 60:.1f} min for the whole chain "
         f"({epochs} epochs) on the CPU ({record['machine']})."
@@ -132,19 +136,18 @@ def render_card(record: dict) -> str:
     width = record["width"]
     metrics = record["validation_metrics"]
     flips = record["flip_average"]
+    teachers = {index: teacher_step(chain, index) for index in range(len(chain))}
+    taught = {id(step) for step in teachers.values() if step is not None}  # runs a later run learns from
     commands = []
     for index, step in enumerate(chain):
-        follower = chain[index + 1] if index + 1 < len(chain) else None
-        if follower is None:
+        if step is chain[-1]:
             export = record["model_file"]
-        elif follower["config"]["mode"] == "distillation":  # the next run learns from this one, exported as it is
+        elif id(step) in taught:  # exported as it is (flip-averaged or not) for the distillation run(s) after it
             export = f"runs/{step['run']}/teacher.pt"
         else:
             export = None
-        previous = chain[index - 1] if index else None
-        distils = previous is not None and step["config"]["mode"] == "distillation"
-        teacher = f"runs/{previous['run']}/teacher.pt" if distils else None
-        commands.append(step_command(step, previous, export, teacher))
+        teacher = f"runs/{teachers[index]['run']}/teacher.pt" if teachers[index] else None
+        commands.append(step_command(step, chain[index - 1] if index else None, export, teacher))
     lines = [
         f"# Model card: {record['model_file']}",
         "",

@@ -26,7 +26,7 @@ from CTMRFusionLib.fusion.losses import LossWeights, distillation_loss, supervis
 from CTMRFusionLib.fusion.model import FusionModel, export_torchscript, load_fusion_model
 from CTMRFusionLib.fusion.pipeline import fuse_stacks
 from CTMRFusionLib.fusion.unet import FusionUNet
-from CTMRFusionLib.ml.model_cards import file_record, write_record_and_card
+from CTMRFusionLib.ml.model_cards import file_record, record_path, write_record_and_card
 from CTMRFusionLib.ml.torchscript import read_scripted
 from CTMRFusionLib.ml.training_loop import TrainingLoop
 from CTMRFusionLib.ml.training_support import (
@@ -254,16 +254,33 @@ def _config_dict(config: TrainingConfig) -> dict:
 
 
 def parent_chain(path) -> list[dict]:
-    """The chain of runs behind the weights at ``path`` (an exported model's metadata, or the ``history.json``
-    beside a run's ``best.pt``); [] when it is unknown."""
+    """The chain of runs behind the weights at ``path``: the ``history.json`` beside a run's ``best.pt``, or an
+    exported model's metadata, or else its training record (``<name>.record.json``, which the shipped models
+    exported before the metadata carried the chain have); [] when it is unknown."""
     path = Path(path)
     history = path.parent / "history.json"
     if path.suffix == ".pt" and history.is_file():
         return json.loads(history.read_text()).get("chain", [])
     try:
-        return read_scripted(path, torch)[1].get("chain", [])
+        chain = read_scripted(path, torch)[1].get("chain", [])
     except (RuntimeError, ValueError):
-        return []
+        chain = []
+    record = record_path(path)
+    if not chain and record.is_file():
+        chain = json.loads(record.read_text()).get("chain", [])
+    return chain
+
+
+def teacher_step(chain: list[dict], index: int) -> dict | None:
+    """The run of ``chain`` whose model the distillation run at ``index`` learns from: the last run before it that
+    is not itself a distillation (a student fine-tuned in several runs keeps one teacher); None when the run at
+    ``index`` is no distillation or no such run precedes it."""
+    if chain[index]["config"].get("mode") != "distillation":
+        return None
+    for step in reversed(chain[:index]):
+        if step["config"].get("mode") != "distillation":
+            return step
+    return None
 
 
 def export_best(run_folder: Path, model_path: Path, history: dict) -> str:
