@@ -1,14 +1,15 @@
 """Benchmark: the shipped fusion U-Net against the classic rules on the held-out Harvard cases.
 
 Prints (1) the eight fusion metrics, mean over every slice of the validation cases (never seen in training),
-for the U-Net and each classic rule, with the number of metrics on which the U-Net beats every rule; and
-(2) wall times on this machine for one 256×256 slice and for a 256×256×200 volume (real validation slices
-repeated to 200), all methods run in the same process, and their ratios to the GFF rule's.
+for the U-Net, its flip-averaged teacher (``--teacher``) and each classic rule, with the number of metrics on
+which the U-Net beats every rule and its difference from the teacher per metric (issue 20: within 0.5 % or
+better); and (2) wall times on this machine for one 256×256 slice and for a 256×256×200 volume (real
+validation slices repeated to 200), all methods run in the same process, and their ratios to the GFF rule's.
 
 Usage (from the repository root):
     PYTHONPATH=Testing python Testing/benchmarks/benchmark_fusion.py [--data ../shared/data/harvard_ctmri]
        [--markdown FILE]
-       [--model PATH] [--device cpu|cuda]
+       [--model PATH] [--teacher PATH|''] [--device cpu|cuda]
 """
 
 from __future__ import annotations

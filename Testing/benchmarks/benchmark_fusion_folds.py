@@ -54,6 +54,14 @@ def fold_means(data, candidates: dict[str, str], device: str) -> tuple[list, lis
     return folds, results
 
 
+def _summary_table(summary: dict) -> str:
+    """The fold means ± SD of ``fold_summary``, one row per method, printed and returned."""
+    return emit_table(
+        ["method"] + list(METRIC_NAMES),
+        [[m] + [f"{summary[m][n][0]:.4f} ± {summary[m][n][1]:.4f}" for n in METRIC_NAMES] for m in summary],
+    )
+
+
 def _say(line: str) -> str:
     print(line, end="")
     return line
@@ -77,22 +85,15 @@ def main(argv=None) -> None:
             [[m] + [f"{means[m][n]:.4f}" for n in METRIC_NAMES] for m in means],
         )
     if not candidates:
-        summary = fold_summary(results)
         text += _say(f"\nMean over all {len(results)} folds ± SD across them:\n")
-        text += emit_table(
-            ["method"] + list(METRIC_NAMES),
-            [[m] + [f"{summary[m][n][0]:.4f} ± {summary[m][n][1]:.4f}" for n in METRIC_NAMES] for m in summary],
-        )
+        text += _summary_table(fold_summary(results))
     for name in candidates:
         present = [i for i, means in enumerate(results, 1) if name in means]
         if len(present) < len(results):
             text += _say(f"\n{name}: measured on folds {present} only (no model file for the others)\n")
         summary = fold_summary([results[i - 1] for i in present])
         text += _say(f"\nMean over folds {present} ± SD across them:\n")
-        text += emit_table(
-            ["method"] + list(METRIC_NAMES),
-            [[m] + [f"{summary[m][n][0]:.4f} ± {summary[m][n][1]:.4f}" for n in METRIC_NAMES] for m in summary],
-        )
+        text += _summary_table(summary)
         won = [n for n in METRIC_NAMES if all(summary[name][n][0] > summary[r][n][0] for r in RULES)]
         per_fold = {
             n: sum(all(results[i - 1][name][n] > results[i - 1][r][n] for r in RULES) for i in present)
