@@ -28,13 +28,13 @@ from CTMRFusionLib.fusion.evaluation import leads_over_best, method_means, metri
 from CTMRFusionLib.fusion.metrics import METRIC_NAMES
 from CTMRFusionLib.fusion.model import load_fusion_model
 from CTMRFusionLib.fusion.pipeline import fuse_stacks
-from CTMRFusionLib.resources import resource_path
+from CTMRFusionLib.ml.registry import model_entry
 from support.report_table import emit_table
 
 DEFAULT_DATA = ROOT.parent / "shared" / "data" / "harvard_ctmri"
 METHODS = ("unet",) + tuple(fusion_rules.RULES)
-#: The flip-averaged model the shipped one was distilled from (``Resources/Models``).
-TEACHER_FILE = "fusion_unet_teacher.pt"
+#: The registry entry of the flip-averaged model the shipped one was distilled from.
+TEACHER = "fusion_unet_teacher"
 
 
 def timings(ct, mr, models: dict, repeats: int = 5) -> dict:
@@ -63,7 +63,7 @@ def main(argv=None) -> None:
     parser.add_argument("--model", help="TorchScript model (default: the shipped one)")
     parser.add_argument(
         "--teacher",
-        default=str(resource_path("Models", TEACHER_FILE)),
+        default=str(model_entry(TEACHER).path),
         help="the flip-averaged model the shipped one was distilled from, measured beside it ('' to skip)",
     )
     parser.add_argument("--device", default="cpu")

@@ -37,8 +37,7 @@ def metrics_won(means: dict, candidate: str = "unet", rivals=tuple(fusion_rules.
 
 def fold_summary(fold_means: list[dict]) -> dict[str, dict[str, tuple[float, float]]]:
     """{method: {metric: (mean over folds, sample SD over folds)}} from one ``method_means`` result per fold
-    (each fold weighs the same, whatever its number of slices); methods missing from a fold are left out of
-    its average and listed only if every fold has them."""
+    (each fold weighs the same, whatever its number of slices); only the methods every fold has are listed."""
     methods = [m for m in fold_means[0] if all(m in fold for fold in fold_means)]
     summary = {}
     for method in methods:

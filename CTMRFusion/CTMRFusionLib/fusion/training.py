@@ -26,7 +26,7 @@ from CTMRFusionLib.fusion.losses import LossWeights, distillation_loss, supervis
 from CTMRFusionLib.fusion.model import FusionModel, export_torchscript, load_fusion_model
 from CTMRFusionLib.fusion.pipeline import fuse_stacks
 from CTMRFusionLib.fusion.unet import FusionUNet
-from CTMRFusionLib.ml.model_cards import file_record, record_path, write_record_and_card
+from CTMRFusionLib.ml.model_cards import file_record, load_record, record_path, write_record_and_card
 from CTMRFusionLib.ml.torchscript import read_scripted
 from CTMRFusionLib.ml.training_loop import TrainingLoop
 from CTMRFusionLib.ml.training_support import (
@@ -265,9 +265,8 @@ def parent_chain(path) -> list[dict]:
         chain = read_scripted(path, torch)[1].get("chain", [])
     except (RuntimeError, ValueError):
         chain = []
-    record = record_path(path)
-    if not chain and record.is_file():
-        chain = json.loads(record.read_text()).get("chain", [])
+    if not chain and record_path(path).is_file():
+        chain = load_record(path).get("chain", [])
     return chain
 
 
