@@ -37,7 +37,8 @@ def test_replaying_a_chain_holds_the_folds_cases_out_of_every_run_and_distils_it
     """A three-run chain (a flip-averaged run, a student distilled from it, and a fine-tune of the student with
     the same teacher) replayed for fold (34,): every run validates on case 34 and trains on the others, both
     distillation runs learn from the fold's own first run exported flip-averaged, each starts from the run
-    before it, the exported model is the last one, and a second replay trains nothing."""
+    before it, the exported model is the last one, a second replay trains nothing, and a run stopped mid-way
+    is trained to its end."""
     chain = [
         _step("teacher", flip_average=True),
         _step("student", mode="distillation", teacher="Resources/Models/fusion_unet.pt", init_from="runs/teacher"),
@@ -62,3 +63,11 @@ def test_replaying_a_chain_holds_the_folds_cases_out_of_every_run_and_distils_it
     replay_chain(chain, ("34",), shared_path("harvard_ctmri"), tmp_path, log=lines.append)
     assert (tmp_path / "tuned" / "history.json").stat().st_mtime_ns == stamp
     assert lines[-3:] == ["teacher: done already", "student: done already", "tuned: done already"]
+    # A run stopped mid-way has a history.json (written every epoch) without its chain: it is trained on.
+    history_path = tmp_path / "tuned" / "history.json"
+    history = json.loads(history_path.read_text())
+    del history["chain"]
+    history_path.write_text(json.dumps(history))
+    replay_chain(chain, ("34",), shared_path("harvard_ctmri"), tmp_path, log=lines.append)
+    assert lines[-1] != "tuned: done already" and "tuned: 1 epochs" in " ".join(lines[-8:])
+    assert [step["run"] for step in json.loads(history_path.read_text())["chain"]] == ["teacher", "student", "tuned"]

@@ -6,7 +6,8 @@ cases held out from every run of it, so that the fold's model never saw the slic
 folds themselves come from :func:`~CTMRFusionLib.datasets.atlas_slices.case_folds`. A distillation step learns
 from the fold's own teacher: the last run before it that is no distillation
 (:func:`~CTMRFusionLib.fusion.training.teacher_step`), exported as it was (flip-averaged or not). Replays resume: a
-run whose ``history.json`` exists is kept, one with a ``checkpoint.pt`` continues.
+run whose ``history.json`` is a finished run's (it names the run's chain, which training adds at the end; the loop
+writes the file after every epoch) is kept, one with a ``checkpoint.pt`` continues.
 """
 
 from __future__ import annotations
@@ -38,6 +39,15 @@ def step_config(step: dict, data, output, validation_cases, init_from, teacher, 
     return TrainingConfig(**values)
 
 
+def _finished_history(run: Path) -> dict | None:
+    """The history of a run that trained to its end, else None (not started, or stopped mid-way)."""
+    path = run / "history.json"
+    if not path.is_file():
+        return None
+    history = json.loads(path.read_text())
+    return history if "chain" in history else None
+
+
 def replay_chain(
     chain: list[dict], validation_cases, data, folder, threads: int = 1, log: Callable[[str], None] = print
 ) -> Path:
@@ -60,9 +70,9 @@ def replay_chain(
         config = step_config(
             step, data, run, validation_cases, previous / "best.pt" if previous else None, teacher, threads
         )
-        if (run / "history.json").is_file():
+        history = _finished_history(run)
+        if history is not None:
             log(f"{step['run']}: done already")
-            history = json.loads((run / "history.json").read_text())
         else:
             run.mkdir(parents=True, exist_ok=True)
             log(f"{step['run']}: {config.epochs} epochs, validation cases {', '.join(config.validation_cases)}")
