@@ -5,7 +5,13 @@ import numpy as np
 import pytest
 import SimpleITK as sitk
 
-from CTMRFusionLib.imaging.pyramid import level_spacing, reduce_to_spacing, resample_to_spacing
+from CTMRFusionLib.imaging.pyramid import (
+    THICK_AXIS_SIGMA_RATIO,
+    THIN_AXIS_SIGMA_RATIO,
+    level_spacing,
+    reduce_to_spacing,
+    resample_to_spacing,
+)
 from support.atlas_stacks import atlas_stacks
 
 
@@ -42,6 +48,32 @@ def test_upsampled_axis_covers_the_same_extent_and_keeps_the_slices_values():
     z_level = level.GetOrigin()[2] + 1.5 * np.arange(level.GetSize()[2])
     inner = (z_level > z[1]) & (z_level < z[-2])  # away from the ends, where smoothing meets the border
     assert np.abs(values[inner] - z_level[inner]).max() < 0.05
+
+
+def _in_plane_variance_mm2(image: sitk.Image) -> float:
+    """Second moment (mm²) along x of the middle slice's profile through a line source."""
+    array = sitk.GetArrayFromImage(image)
+    profile = array[array.shape[0] // 2, array.shape[1] // 2, :].astype(float)
+    x = image.GetOrigin()[0] + image.GetSpacing()[0] * np.arange(profile.size)
+    centre = (profile * x).sum() / profile.sum()
+    return float((profile * (x - centre) ** 2).sum() / profile.sum())
+
+
+def test_beside_an_upsampled_thick_axis_the_other_axes_are_smoothed_by_its_share():
+    """A line source along z (one bright column) in 1 × 1 × 5 mm slices and in 1 × 1 × 1.5 mm slices, both
+    put on a 1.5 mm grid: the thick stack's in-plane profile is wider by the variance of a Gaussian of
+    THIN_AXIS_SIGMA_RATIO × (THICK_AXIS_SIGMA_RATIO × 5 mm) = 1 mm, i.e. 1 mm² (the thin stack has no thick
+    axis, so nothing is added there)."""
+    added = (THIN_AXIS_SIGMA_RATIO * THICK_AXIS_SIGMA_RATIO * 5.0) ** 2
+    assert added == pytest.approx(1.0)
+    variances = []
+    for z_spacing, slices in ((5.0, 12), (1.5, 40)):
+        array = np.zeros((slices, 41, 41), np.float32)
+        array[:, 20, 20] = 100.0
+        line = sitk.GetImageFromArray(array)
+        line.SetSpacing((1.0, 1.0, z_spacing))
+        variances.append(_in_plane_variance_mm2(resample_to_spacing(line, 1.5, 0.0, upsample_to_mm=1.5)))
+    assert variances[0] - variances[1] == pytest.approx(added, abs=0.15), variances
 
 
 @pytest.mark.real_data
