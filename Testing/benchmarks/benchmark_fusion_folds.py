@@ -8,16 +8,21 @@ candidate whose file is missing for a fold is measured on the folds it has and m
 
 Prints one table per fold and the summary: each metric's mean over the folds (every fold weighs the same)
 ± the sample standard deviation across folds, and, per candidate, the metrics on which its fold average is
-above every classic rule's and how many folds it wins each metric in.
+above every classic rule's, how many folds it wins each metric in, how many metrics it wins against each rule
+alone, and (``--reference``) its fold average in % of another candidate's. ``--record NAME=RECORD`` stores a
+candidate's folds in its training record, whose model card then shows them.
 
 Usage (from the repository root):
     PYTHONPATH=Testing .venv/bin/python Testing/benchmarks/benchmark_fusion_folds.py \\
-        --model unet=runs/folds/fold{fold}/fusion_unet.pt [--model student=...] [--markdown FILE]
+        --model unet=runs/folds/fold{fold}/fusion_unet.pt [--model teacher=runs/folds/fold{fold}/w1_teacher.pt]
+        [--reference teacher --reference-text "..."] [--record unet=Resources/Models/fusion_unet.record.json]
+        [--markdown FILE]
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 from pathlib import Path
 
 import numpy as np
@@ -26,7 +31,7 @@ ROOT = Path(__file__).resolve().parents[2]
 
 from CTMRFusionLib.datasets.atlas_slices import case_folds, cases, find_pairs, load_arrays, split_by_case
 from CTMRFusionLib.fusion import rules as fusion_rules
-from CTMRFusionLib.fusion.evaluation import fold_summary, method_means
+from CTMRFusionLib.fusion.evaluation import fold_summary, method_means, metrics_beaten_by_rule
 from CTMRFusionLib.fusion.metrics import METRIC_NAMES
 from support.report_table import emit_table
 
@@ -54,6 +59,27 @@ def fold_means(data, candidates: dict[str, str], device: str) -> tuple[list, lis
     return folds, results
 
 
+def store_folds(record_path: Path, name: str, folds, results: list[dict], reference, reference_text: str) -> None:
+    """Put candidate ``name``'s per-fold means (the folds it has), the rules' and the reference's on the same folds
+    into the training record at ``record_path`` as ``cross_validation``; rewrite the record and its card."""
+    from CTMRFusionLib.ml.model_cards import write_record_and_card
+
+    present = [i for i, means in enumerate(results, 1) if name in means]
+    entry = {
+        "script": "Testing/benchmarks/benchmark_fusion_folds.py",
+        "folds": [list(cases) for cases in folds],
+        "measured_folds": present,
+        "model": [results[i - 1][name] for i in present],
+        "rules": {rule: [results[i - 1][rule] for i in present] for rule in RULES},
+    }
+    if reference and all(reference in results[i - 1] for i in present):
+        values = [results[i - 1][reference] for i in present]
+        entry["reference"] = {"name": reference, "description": reference_text or reference, "values": values}
+    record = json.loads(record_path.read_text())
+    record["cross_validation"] = entry
+    write_record_and_card(record_path.with_name(record["model_file"]), record)
+
+
 def _summary_table(summary: dict) -> str:
     """The fold means ± SD of ``fold_summary``, one row per method, printed and returned."""
     return emit_table(
@@ -73,6 +99,12 @@ def main(argv=None) -> None:
     parser.add_argument("--model", action="append", default=[], help="NAME=PATTERN with {fold} (repeatable)")
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--markdown", help="also write the tables to this Markdown file")
+    parser.add_argument("--reference", help="a candidate the others are compared with, in % of its fold average")
+    parser.add_argument("--reference-text", default="", help="what the reference is, for the model card")
+    parser.add_argument(
+        "--record", action="append", default=[], help="NAME=RECORD: store candidate NAME's folds in that training "
+        "record (with the rules' and the reference's) and regenerate its model card",
+    )  # fmt: skip
     args = parser.parse_args(argv)
     candidates = dict(item.split("=", 1) for item in args.model)
 
@@ -99,12 +131,28 @@ def main(argv=None) -> None:
             n: sum(all(results[i - 1][name][n] > results[i - 1][r][n] for r in RULES) for i in present)
             for n in METRIC_NAMES
         }
+        averages = {method: {n: value[0] for n, value in metrics.items()} for method, metrics in summary.items()}
+        beaten = metrics_beaten_by_rule(averages, name, RULES)
         text += _say(
             f"\n{name} beats every classic rule's fold average on {len(won)} of 8 metrics: {', '.join(won) or 'none'}\n"
             f"folds (of {len(present)}) in which {name} beats every rule: "
             + ", ".join(f"{n} {k}" for n, k in per_fold.items())
+            + f"\nmetrics on which {name}'s fold average beats each rule's: "
+            + ", ".join(f"{rule} {len(beaten[rule])}" for rule in RULES)
             + "\n"
         )
+        if args.reference and args.reference != name and args.reference in summary:
+            text += _say(
+                f"{name} vs {args.reference} on the fold average: "
+                + ", ".join(
+                    f"{n} {100 * (averages[name][n] / averages[args.reference][n] - 1):+.2f} %" for n in METRIC_NAMES
+                )
+                + "\n"
+            )
+    for item in args.record:
+        name, record = item.split("=", 1)
+        store_folds(Path(record), name, folds, results, args.reference, args.reference_text)
+        text += _say(f"\n{name}'s folds stored in {record} (card regenerated)\n")
     if args.markdown:
         Path(args.markdown).write_text(text)
 

@@ -47,3 +47,12 @@ def fold_summary(fold_means: list[dict]) -> dict[str, dict[str, tuple[float, flo
             spread = float(values.std(ddof=1)) if len(values) > 1 else 0.0
             summary[method][name] = (float(values.mean()), spread)
     return summary
+
+
+def metrics_beaten_by_rule(
+    means: dict, candidate: str = "unet", rivals=tuple(fusion_rules.RULES)
+) -> dict[str, list[str]]:
+    """{rival: the metrics on which ``candidate``'s mean is higher than that rival's} (the held-out check asks
+    for at least 5 of 8 against each rule)."""
+    return {rival: [n for n in METRIC_NAMES if means[candidate][n] > means[rival][n]] for rival in rivals}
+

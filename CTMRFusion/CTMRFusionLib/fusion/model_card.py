@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+from CTMRFusionLib.fusion.evaluation import fold_summary, metrics_beaten_by_rule, metrics_won
 from CTMRFusionLib.fusion.losses import LossWeights
 from CTMRFusionLib.fusion.training import teacher_step
 from CTMRFusionLib.ml.training_support import shared_data_relative
@@ -129,6 +130,65 @@ def _teacher_rows(record: dict) -> list[str]:
     ]
 
 
+def cross_validation_lines(record: dict) -> list[str]:
+    """The card's k-fold section, from the record's ``cross_validation`` (written by
+    ``Testing/benchmarks/benchmark_fusion_folds.py --record``): this recipe's metric means per measured fold,
+    their mean ± SD, the classic rules' fold averages, and what the model wins on the fold average."""
+    folds = record.get("cross_validation")
+    if not folds:
+        return []
+    measured, names = folds["measured_folds"], list(folds["model"][0])
+    per_fold = [
+        {"model": model, **{r: v[i] for r, v in folds["rules"].items()}} for i, model in enumerate(folds["model"])
+    ]
+    reference = folds.get("reference")
+    if reference:
+        for entry, values in zip(per_fold, reference["values"]):
+            entry[reference["name"]] = values
+    summary = fold_summary(per_fold)
+    averages = {method: {n: value[0] for n, value in metrics.items()} for method, metrics in summary.items()}
+    rules = list(folds["rules"])
+    cases = "; ".join(f"fold {i}: {', '.join(folds['folds'][i - 1])}" for i in measured)
+    lines = [
+        "",
+        "## k-fold validation by case",
+        "The recipe above, retrained for each fold with the fold's validation cases held out of every run of the",
+        "chain (`Testing/benchmarks/train_fusion_folds.py`; the first fold's model is this file). Measured on",
+        f"{len(measured)} of {len(folds['folds'])} folds ({cases}) by `{folds['script']}`: each fold's mean over",
+        "its validation slices, then the mean over the folds (each weighs the same) ± the SD across them.",
+        "",
+        "| fold | " + " | ".join(names) + " |",
+        "|" + "---|" * (len(names) + 1),
+        *(
+            f"| {i} | " + " | ".join(f"{values[n]:.4f}" for n in names) + " |"
+            for i, values in zip(measured, folds["model"])
+        ),
+        "| mean ± SD | "
+        + " | ".join(f"{summary['model'][n][0]:.4f} ± {summary['model'][n][1]:.4f}" for n in names)
+        + " |",
+        *(f"| {rule} (mean) | " + " | ".join(f"{averages[rule][n]:.4f}" for n in names) + " |" for rule in rules),
+    ]
+    if reference:
+        name = reference["name"]
+        lines.append(
+            f"| vs {name} | "
+            + " | ".join(f"{100 * (averages['model'][n] / averages[name][n] - 1):+.2f} %" for n in names)
+            + " |"
+        )
+    won = metrics_won(averages, "model", rules)
+    beaten = metrics_beaten_by_rule(averages, "model", rules)
+    lines += [
+        "",
+        f"On the fold average it is above every classic rule on {len(won)} of {len(names)} metrics"
+        + (f" ({', '.join(won)})" if won else "")
+        + "; against each rule alone on "
+        + ", ".join(f"{len(beaten[rule])} ({rule})" for rule in rules)
+        + "."
+        + (f" The last row compares it with {reference['description']}." if reference else ""),
+    ]
+    return lines
+
+
 def render_card(record: dict) -> str:
     """The model card (Markdown) of a fusion model's training record."""
     chain = record["chain"]
@@ -203,6 +263,7 @@ def render_card(record: dict) -> str:
         "",
         "EN and MI in bits; definitions in `CTMRFusionLib/fusion/metrics.py`; comparison with the classic rules",
         "in `docs/fusion.md`.",
+        *cross_validation_lines(record),
         "",
         "## Integrity",
         f"SHA-256: `{record['sha256']}` — checked by `load_fusion_model()` before the file is run.",
