@@ -55,4 +55,3 @@ def metrics_beaten_by_rule(
     """{rival: the metrics on which ``candidate``'s mean is higher than that rival's} (the held-out check asks
     for at least 5 of 8 against each rule)."""
     return {rival: [n for n in METRIC_NAMES if means[candidate][n] > means[rival][n]] for rival in rivals}
-
