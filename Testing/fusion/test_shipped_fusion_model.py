@@ -124,3 +124,40 @@ def test_shipped_model_beats_every_classic_rule_on_the_metrics_docs_claim(valida
         assert means["unet"][name] == pytest.approx(value, abs=2e-3), name
     for name, value in _card_metrics(TEACHER.card_path).items():
         assert means["teacher"][name] == pytest.approx(value, abs=2e-3), name
+
+
+@pytest.mark.slow
+@pytest.mark.real_data
+def test_the_cards_k_fold_numbers_are_the_models_own_and_keep_five_of_eight_against_each_rule(validation_fold):
+    """The shipped record's k-fold section (``benchmark_fusion_folds.py --record``): its first fold is cases 33 and
+    37, where this file, its teacher and the rules are measured live here and must give the recorded means; on
+    the fold average (folds 1-3 measured, each retrained without its cases) each metric is within 0.5 % of the
+    fold teachers' average or better (issue 20's acceptance, on the validation folds), and the recipe keeps at
+    least 5 of the 8 metrics against the average, Laplacian and GFF rules, but only 3 (EN, SF, Qabf) against
+    the max rule (measured: docs/fusion.md; fold 1 alone gave 5)."""
+    from CTMRFusionLib.fusion import rules as fusion_rules
+    from CTMRFusionLib.fusion.evaluation import fold_summary, metrics_beaten_by_rule
+    from CTMRFusionLib.ml.model_cards import load_record
+
+    means, _ = validation_fold
+    folds = load_record(shipped_model_path())["cross_validation"]
+    assert folds["folds"][0] == ["33", "37"] and folds["measured_folds"][0] == 1
+    assert folds["reference"]["name"] == "teacher"
+    recorded = {"unet": folds["model"][0], "teacher": folds["reference"]["values"][0]}
+    recorded.update({rule: values[0] for rule, values in folds["rules"].items()})
+    for method, values in recorded.items():
+        for name, value in values.items():
+            assert means[method][name] == pytest.approx(value, abs=2e-3), (method, name)
+    assert "## k-fold validation by case" in CARD.read_text()
+    per_fold = [
+        {"unet": model, "teacher": teacher, **{rule: values[i] for rule, values in folds["rules"].items()}}
+        for i, (model, teacher) in enumerate(zip(folds["model"], folds["reference"]["values"]))
+    ]
+    average = {method: {n: v[0] for n, v in metrics.items()} for method, metrics in fold_summary(per_fold).items()}
+    for rule, beaten in metrics_beaten_by_rule(average, "unet", tuple(fusion_rules.RULES)).items():
+        if rule == "max":  # folds 2 and 3 lose SCD and SSIM to it (teacher alike): issue 20 stays open for this
+            assert {"EN", "SF", "Qabf"} <= set(beaten), beaten
+        else:
+            assert len(beaten) >= 5, (rule, beaten)
+    for name, value in average["teacher"].items():
+        assert average["unet"][name] >= value * (1 - 0.005), (name, average["unet"][name], value)
