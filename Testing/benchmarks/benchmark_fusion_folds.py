@@ -31,7 +31,7 @@ ROOT = Path(__file__).resolve().parents[2]
 
 from CTMRFusionLib.datasets.atlas_slices import case_folds, cases, find_pairs, load_arrays, split_by_case
 from CTMRFusionLib.fusion import rules as fusion_rules
-from CTMRFusionLib.fusion.evaluation import fold_summary, method_means, metrics_beaten_by_rule
+from CTMRFusionLib.fusion.evaluation import fold_averages, fold_summary, method_means, metrics_beaten_by_rule
 from CTMRFusionLib.fusion.metrics import METRIC_NAMES
 from support.report_table import emit_table
 
@@ -131,7 +131,7 @@ def main(argv=None) -> None:
             n: sum(all(results[i - 1][name][n] > results[i - 1][r][n] for r in RULES) for i in present)
             for n in METRIC_NAMES
         }
-        averages = {method: {n: value[0] for n, value in metrics.items()} for method, metrics in summary.items()}
+        averages = fold_averages(summary)
         beaten = metrics_beaten_by_rule(averages, name, RULES)
         text += _say(
             f"\n{name} beats every classic rule's fold average on {len(won)} of 8 metrics: {', '.join(won) or 'none'}\n"

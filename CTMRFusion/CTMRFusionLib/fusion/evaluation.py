@@ -49,6 +49,11 @@ def fold_summary(fold_means: list[dict]) -> dict[str, dict[str, tuple[float, flo
     return summary
 
 
+def fold_averages(summary: dict) -> dict[str, dict[str, float]]:
+    """{method: {metric: mean over folds}}: the means of a :func:`fold_summary`, without the spread."""
+    return {method: {name: value[0] for name, value in metrics.items()} for method, metrics in summary.items()}
+
+
 def metrics_beaten_by_rule(
     means: dict, candidate: str = "unet", rivals=tuple(fusion_rules.RULES)
 ) -> dict[str, list[str]]:

@@ -12,7 +12,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from CTMRFusionLib.fusion.evaluation import fold_summary, metrics_beaten_by_rule, metrics_won
+from CTMRFusionLib.fusion.evaluation import fold_averages, fold_summary, metrics_beaten_by_rule, metrics_won
 from CTMRFusionLib.fusion.losses import LossWeights
 from CTMRFusionLib.fusion.training import teacher_step
 from CTMRFusionLib.ml.training_support import shared_data_relative
@@ -146,7 +146,7 @@ def cross_validation_lines(record: dict) -> list[str]:
         for entry, values in zip(per_fold, reference["values"]):
             entry[reference["name"]] = values
     summary = fold_summary(per_fold)
-    averages = {method: {n: value[0] for n, value in metrics.items()} for method, metrics in summary.items()}
+    averages = fold_averages(summary)
     rules = list(folds["rules"])
     cases = "; ".join(f"fold {i}: {', '.join(folds['folds'][i - 1])}" for i in measured)
     lines = [
