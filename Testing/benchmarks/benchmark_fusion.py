@@ -24,7 +24,7 @@ ROOT = Path(__file__).resolve().parents[2]
 
 from CTMRFusionLib.datasets.atlas_slices import VALIDATION_CASES, find_pairs, load_arrays, split_by_case
 from CTMRFusionLib.fusion import rules as fusion_rules
-from CTMRFusionLib.fusion.evaluation import leads_over_best, method_means, metrics_won
+from CTMRFusionLib.fusion.evaluation import leads_over_best, method_means, metrics_won, percent_differences
 from CTMRFusionLib.fusion.metrics import METRIC_NAMES
 from CTMRFusionLib.fusion.model import load_fusion_model
 from CTMRFusionLib.fusion.pipeline import fuse_stacks
@@ -97,7 +97,7 @@ def main(argv=None) -> None:
     )
     if args.teacher:
         summary += "U-Net against its teacher (issue 20: each within 0.5 % or better): " + "; ".join(
-            f"{n} {100 * (means['unet'][n] / means['unet teacher'][n] - 1):+.2f} %" for n in METRIC_NAMES
+            f"{n} {d}" for n, d in percent_differences(means["unet"], means["unet teacher"]).items()
         )
         summary += "\n\n"
     print(summary, end="")

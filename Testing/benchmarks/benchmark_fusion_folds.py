@@ -31,7 +31,14 @@ ROOT = Path(__file__).resolve().parents[2]
 
 from CTMRFusionLib.datasets.atlas_slices import case_folds, cases, find_pairs, load_arrays, split_by_case
 from CTMRFusionLib.fusion import rules as fusion_rules
-from CTMRFusionLib.fusion.evaluation import fold_averages, fold_summary, method_means, metrics_beaten_by_rule
+from CTMRFusionLib.fusion.evaluation import (
+    fold_averages,
+    fold_summary,
+    method_means,
+    metrics_beaten_by_rule,
+    metrics_won,
+    percent_differences,
+)
 from CTMRFusionLib.fusion.metrics import METRIC_NAMES
 from support.report_table import emit_table
 
@@ -126,12 +133,12 @@ def main(argv=None) -> None:
         summary = fold_summary([results[i - 1] for i in present])
         text += _say(f"\nMean over folds {present} ± SD across them:\n")
         text += _summary_table(summary)
-        won = [n for n in METRIC_NAMES if all(summary[name][n][0] > summary[r][n][0] for r in RULES)]
         per_fold = {
             n: sum(all(results[i - 1][name][n] > results[i - 1][r][n] for r in RULES) for i in present)
             for n in METRIC_NAMES
         }
         averages = fold_averages(summary)
+        won = metrics_won(averages, name, RULES)
         beaten = metrics_beaten_by_rule(averages, name, RULES)
         text += _say(
             f"\n{name} beats every classic rule's fold average on {len(won)} of 8 metrics: {', '.join(won) or 'none'}\n"
@@ -145,7 +152,7 @@ def main(argv=None) -> None:
             text += _say(
                 f"{name} vs {args.reference} on the fold average: "
                 + ", ".join(
-                    f"{n} {100 * (averages[name][n] / averages[args.reference][n] - 1):+.2f} %" for n in METRIC_NAMES
+                    f"{n} {d}" for n, d in percent_differences(averages[name], averages[args.reference]).items()
                 )
                 + "\n"
             )

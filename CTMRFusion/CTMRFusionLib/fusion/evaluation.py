@@ -49,6 +49,11 @@ def fold_summary(fold_means: list[dict]) -> dict[str, dict[str, tuple[float, flo
     return summary
 
 
+def percent_differences(means: dict, reference: dict) -> dict[str, str]:
+    """{metric: "+0.12 %"}: ``means`` in % of ``reference`` (same metric keys), "—" where the reference is 0."""
+    return {k: f"{100 * (means[k] / reference[k] - 1):+.2f} %" if reference[k] else "—" for k in reference}
+
+
 def fold_averages(summary: dict) -> dict[str, dict[str, float]]:
     """{method: {metric: mean over folds}}: the means of a :func:`fold_summary`, without the spread."""
     return {method: {name: value[0] for name, value in metrics.items()} for method, metrics in summary.items()}

@@ -12,7 +12,13 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from CTMRFusionLib.fusion.evaluation import fold_averages, fold_summary, metrics_beaten_by_rule, metrics_won
+from CTMRFusionLib.fusion.evaluation import (
+    fold_averages,
+    fold_summary,
+    metrics_beaten_by_rule,
+    metrics_won,
+    percent_differences,
+)
 from CTMRFusionLib.fusion.losses import LossWeights
 from CTMRFusionLib.fusion.training import teacher_step
 from CTMRFusionLib.ml.training_support import shared_data_relative
@@ -122,9 +128,7 @@ def _teacher_rows(record: dict) -> list[str]:
     metrics = record["validation_metrics"]
     return [
         "| " + " | ".join(f"{v:.3f}" for v in teacher.values()) + " |",
-        "| "
-        + " | ".join(f"{100 * (metrics[k] / teacher[k] - 1):+.2f} %" if teacher[k] else "—" for k in teacher)
-        + " |",
+        "| " + " | ".join(percent_differences(metrics, teacher).values()) + " |",
         "",
         "Rows: this model (single pass); its teacher (flip-averaged, four passes); this model's difference.",
     ]
@@ -171,9 +175,7 @@ def cross_validation_lines(record: dict) -> list[str]:
     if reference:
         name = reference["name"]
         lines.append(
-            f"| vs {name} | "
-            + " | ".join(f"{100 * (averages['model'][n] / averages[name][n] - 1):+.2f} %" for n in names)
-            + " |"
+            f"| vs {name} | " + " | ".join(percent_differences(averages["model"], averages[name]).values()) + " |"
         )
     won = metrics_won(averages, "model", rules)
     beaten = metrics_beaten_by_rule(averages, "model", rules)
