@@ -2,7 +2,7 @@
 
 Shifts an MR along the slice axis by whole slices (LPS z), so that every MR slice lands exactly on a CT slice
 and resampling neither blurs nor sharpens anything, and measures three similarity measures over the CT body
-(CT > 10) where the shifted MR overlaps it: MI (the registration's own Mattes-style estimate, 64 bins, every
+(CT > 10) where the shifted MR is non-zero: MI (the registration's own Mattes-style estimate, 64 bins, every
 body voxel; higher is better), NGF (normalized gradient fields: mean cos² of the angle between the CT and MR
 gradients; edges only) and CR (the correlation ratio of the MR given the CT). Shifts between slices are left
 out: there linear interpolation blurs the MR across the slice gap, which by itself raises MI and CR and
@@ -51,7 +51,7 @@ def correlation_ratio(fixed: np.ndarray, moving: np.ndarray) -> float:
     return float(1.0 - within / total) if total > 0 else 0.0
 
 
-def probe(ct: sitk.Image, mr: sitk.Image) -> dict[str, dict[float, float]]:
+def probe(ct: sitk.Image, mr: sitk.Image) -> dict[str, dict[int, float]]:
     """{measure: {shift (slices): value}} for the MR shifted along z by each of ``SHIFTS_SLICES``."""
     ct_f, mr_f = sitk.Cast(ct, sitk.sitkFloat32), sitk.Cast(mr, sitk.sitkFloat32)
     ct_array = sitk.GetArrayFromImage(ct_f)
