@@ -134,6 +134,19 @@ def _teacher_rows(record: dict) -> list[str]:
     ]
 
 
+def recorded_fold_means(folds: dict, model: str = "model") -> list[dict]:
+    """One {method: {metric: mean}} per measured fold from a record's ``cross_validation``: the recipe's model
+    (under the name ``model``), the classic rules and, when recorded, the reference (under its own name)."""
+    per_fold = [
+        {model: means, **{r: v[i] for r, v in folds["rules"].items()}} for i, means in enumerate(folds["model"])
+    ]
+    reference = folds.get("reference")
+    if reference:
+        for entry, values in zip(per_fold, reference["values"]):
+            entry[reference["name"]] = values
+    return per_fold
+
+
 def cross_validation_lines(record: dict) -> list[str]:
     """The card's k-fold section, from the record's ``cross_validation`` (written by
     ``Testing/benchmarks/benchmark_fusion_folds.py --record``): this recipe's metric means per measured fold,
@@ -142,14 +155,8 @@ def cross_validation_lines(record: dict) -> list[str]:
     if not folds:
         return []
     measured, names = folds["measured_folds"], list(folds["model"][0])
-    per_fold = [
-        {"model": model, **{r: v[i] for r, v in folds["rules"].items()}} for i, model in enumerate(folds["model"])
-    ]
     reference = folds.get("reference")
-    if reference:
-        for entry, values in zip(per_fold, reference["values"]):
-            entry[reference["name"]] = values
-    summary = fold_summary(per_fold)
+    summary = fold_summary(recorded_fold_means(folds))
     averages = fold_averages(summary)
     rules = list(folds["rules"])
     cases = "; ".join(f"fold {i}: {', '.join(folds['folds'][i - 1])}" for i in measured)
