@@ -3,6 +3,10 @@
 All computation happens in ``CTMRFusionLib`` (tested without Slicer on slicer-core); this file only binds
 the panel (``Resources/UI/CTMRFusion.ui``) to a parameter node, runs the logic with progress and cancel,
 and shows results.
+
+Slicer imports this file at every start to discover the module, so at the top it imports only what the
+parameter node's choice lists and ranges need; the registration, fusion and display code is imported when the
+panel or the logic first uses it.
 """
 
 import importlib.util
@@ -27,15 +31,8 @@ from slicer.util import VTKObservationMixin
 from CTMRFusionLib.core.progress import ProgressEvent
 from CTMRFusionLib.io.sample_data import ATTRIBUTION, CHECKSUMS, demo_pair
 from CTMRFusionLib.ml.torchscript import TORCH_REQUIREMENT, torch_is_usable
-from CTMRFusionLib.mrml import display
-from CTMRFusionLib.mrml.fusion_job import FusionJob
-from CTMRFusionLib.mrml.logic import CTMRFusionLogic as FusionLogic
-from CTMRFusionLib.mrml.logic import FusionOptions
 from CTMRFusionLib.mrml.panel_fields import CHOICES, RANGES, preset_values, registration_options
-from CTMRFusionLib.mrml.registration_job import RegistrationJob
-from CTMRFusionLib.mrml.tables import tre_table_node
 from CTMRFusionLib.registration.options import write_preset_file
-from CTMRFusionLib.registration.tre import summary_line
 
 
 class CTMRFusion(ScriptedLoadableModule):
@@ -81,10 +78,11 @@ class CTMRFusionParameterNode:
 
     ctVolume: slicer.vtkMRMLScalarVolumeNode
     mrVolume: slicer.vtkMRMLScalarVolumeNode
-    # Masks: label maps or volumes (non-zero = use), or segmentations (visible segments). typing.Union, which
-    # Slicer's parameterNodeWrapper recognises for node unions.
-    ctMask: Union[slicer.vtkMRMLScalarVolumeNode, slicer.vtkMRMLSegmentationNode]  # noqa: UP007
-    mrMask: Union[slicer.vtkMRMLScalarVolumeNode, slicer.vtkMRMLSegmentationNode]  # noqa: UP007
+    # Masks: label maps or volumes (non-zero = use), or segmentations (visible segments), or none. None must be a
+    # member: Slicer's UnionSerializer writes the first member's default (None) when it creates the node, and
+    # can write None only through a NoneType member.
+    ctMask: Union[slicer.vtkMRMLScalarVolumeNode, slicer.vtkMRMLSegmentationNode, None]  # noqa: UP007
+    mrMask: Union[slicer.vtkMRMLScalarVolumeNode, slicer.vtkMRMLSegmentationNode, None]  # noqa: UP007
     initialTransform: slicer.vtkMRMLLinearTransformNode
     preset: Annotated[str, Choice(CHOICES["preset"])] = "default"
     interpolator: Annotated[str, Choice(CHOICES["interpolator"])] = "sinc"
@@ -142,8 +140,9 @@ class CTMRFusionWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
         self.initializeParameterNode()
 
     def cleanup(self):
+        """Slicer is quitting or unloading the module: a running job is stopped (all its processes) first."""
         if self._job is not None:
-            self._job.cancel()
+            self._cancelJob("Cancelled: the module was closed.")
         self.removeObservers()
 
     def enter(self):
@@ -156,6 +155,9 @@ class CTMRFusionWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
             self.removeObserver(self._parameterNode, vtk.vtkCommand.ModifiedEvent, self._onParameterNodeModified)
 
     def onSceneStartClose(self, caller, event):
+        # The job's inputs and outputs are leaving with the scene: stop it, so nothing lands in the next scene.
+        if self._job is not None:
+            self._cancelJob("Cancelled: the scene was closed.")
         self.setParameterNode(None)
 
     def onSceneEndClose(self, caller, event):
@@ -257,6 +259,8 @@ class CTMRFusionWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
     def _pollJob(self):
         """Show the worker's progress and log; when it has ended, store its result (or show why it failed)."""
         job = self._job
+        if job is None:  # cancelled between two timer events
+            return
         for item in job.poll():
             if isinstance(item, ProgressEvent):
                 self._onProgress(item)
@@ -279,15 +283,18 @@ class CTMRFusionWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
         self.ui.statusLabel.text = status
         self._updateButtons()
 
-    def _cancelJob(self) -> None:
-        self._job.cancel()
-        self._endJob("Cancelled; nothing was changed.")
+    def _cancelJob(self, status: str = "Cancelled; nothing was changed.") -> None:
+        job = self._job
+        self._endJob(status)  # the timer stops first: no poll sees the job half-cancelled
+        job.cancel()
 
     def onRegisterButton(self):
         """Start the registration in a worker process (the GUI stays responsive); pressed again, cancel it."""
         if self._job is not None:
             self._cancelJob()
             return
+        from CTMRFusionLib.mrml.registration_job import RegistrationJob  # noqa: PLC0415 — see the module docstring
+
         if self._parameterNode.initializer == "deep" and not self._torchAvailable("The deep initializer"):
             return
         p = self._parameterNode
@@ -321,8 +328,10 @@ class CTMRFusionWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
         self.ui.statusLabel.text = f"Done in {report['elapsed_seconds']:.1f} s, MI {report['metric']:.4f}"
         for number, level in enumerate(report.get("levels", []), start=1):  # the per-level MI trace
             self.ui.logTextEdit.appendPlainText(f"level {number}: {json.dumps(level)}")
-        if p.ctLandmarks and p.mrLandmarks:
-            self._showTre(self.logic.computeTRE(p.ctLandmarks, p.mrLandmarks, result.transformNode))
+        if result.tre is not None:  # measured by the worker where the MR and its landmarks were shown
+            self._showTre(result.tre)
+        from CTMRFusionLib.mrml import display  # noqa: PLC0415 — see the module docstring
+
         display.set_mode("blend", p.ctVolume, result.volumeNode or p.mrVolume, p.opacity)
 
     def onFuseButton(self):
@@ -331,6 +340,9 @@ class CTMRFusionWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
         if self._job is not None:
             self._cancelJob()
             return
+        from CTMRFusionLib.mrml.fusion_job import FusionJob  # noqa: PLC0415 — see the module docstring
+        from CTMRFusionLib.mrml.logic import FusionOptions  # noqa: PLC0415
+
         if self._parameterNode.fusionMethod == "unet" and not self._torchAvailable("The U-Net fusion"):
             return
         p = self._parameterNode
@@ -378,24 +390,40 @@ class CTMRFusionWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
             self._showTre(self.logic.computeTRE(p.ctLandmarks, p.mrLandmarks, p.outputTransform))
 
     def _showTre(self, tre):
+        from CTMRFusionLib.mrml.tables import tre_table_node  # noqa: PLC0415 — see the module docstring
+        from CTMRFusionLib.registration.tre import summary_line  # noqa: PLC0415
+
         self.ui.treTableView.setMRMLTableNode(tre_table_node(slicer.mrmlScene, tre))
         self.ui.treSummaryLabel.text = "Landmark TRE " + summary_line(tre.before, tre.after)
 
     def onApplyDisplay(self):
+        from CTMRFusionLib.mrml import display  # noqa: PLC0415 — see the module docstring
+
         p = self._parameterNode
         with slicer.util.tryWithErrorDisplay("Display mode could not be applied.", waitCursor=True):
             display.set_mode(p.displayMode, p.ctVolume, p.outputVolume or p.mrVolume, p.opacity, p.checkerSquareMm)
 
 
-class CTMRFusionLogic(ScriptedLoadableModuleLogic, FusionLogic):
+class CTMRFusionLogic(ScriptedLoadableModuleLogic):
     """The Qt-free ``CTMRFusionLib.mrml.logic.CTMRFusionLogic`` on Slicer's scene, plus the parameter node.
 
-    Console use: ``slicer.util.getModuleLogic("CTMRFusion").registerVolumes(ctVolumeNode=..., ...)``.
+    Console use: ``slicer.util.getModuleLogic("CTMRFusion").registerVolumes(ctVolumeNode=..., ...)``. Every method
+    of the library logic (registerVolumes, fuseVolumes, computeTRE, storeRegistration, storeFusion) is available
+    here; the library logic is made once, on first use, on ``slicer.mrmlScene``.
     """
 
     def __init__(self):
         ScriptedLoadableModuleLogic.__init__(self)
-        FusionLogic.__init__(self, slicer.mrmlScene)
+        self._library = None
+
+    def __getattr__(self, name):
+        if name.startswith("_"):
+            raise AttributeError(name)
+        if self._library is None:
+            from CTMRFusionLib.mrml.logic import CTMRFusionLogic as LibraryLogic  # noqa: PLC0415 — module docstring
+
+            self._library = LibraryLogic(slicer.mrmlScene)
+        return getattr(self._library, name)
 
     def getParameterNode(self):
         return CTMRFusionParameterNode(super().getParameterNode())
@@ -436,6 +464,8 @@ class CTMRFusionTest(ScriptedLoadableModuleTest):
         self.assertGreater(result.tre.before["mean_mm"], 95.0)
         self.assertLessEqual(result.tre.after["mean_mm"], 2.5)
         self.delayDisplay("Fusing the registered pair (max rule)")
+        from CTMRFusionLib.mrml.logic import FusionOptions  # noqa: PLC0415 — see the module docstring
+
         fused = CTMRFusionLogic().fuseVolumes(ct, result.volumeNode, options=FusionOptions(method="max"))
         self.assertEqual(fused.GetImageData().GetDimensions(), ct.GetImageData().GetDimensions())
         self.assertLessEqual(fused.GetImageData().GetScalarRange()[1], 255.0)
@@ -468,6 +498,8 @@ class CTMRFusionTest(ScriptedLoadableModuleTest):
         self.delayDisplay("Test passed")
 
     def test_blend_mode_sets_purple_ct_and_green_mr_layers(self):
+        from CTMRFusionLib.mrml import display  # noqa: PLC0415 — see the module docstring
+
         ct, mr, _, _ = self._loadSample()
         display.show_blend(ct, mr, 0.4)
         composite = slicer.app.layoutManager().sliceWidget("Red").mrmlSliceCompositeNode()

@@ -17,10 +17,9 @@ import time
 from dataclasses import dataclass
 
 from CTMRFusionLib.core.commands import command_environment
+from CTMRFusionLib.core.process_tree import TERMINATE_GRACE_SECONDS
 
 POLL_SECONDS = 0.05
-#: After SIGTERM (which lets the command remove its temporary files), SIGKILL follows this much later.
-TERMINATE_GRACE_SECONDS = 5.0
 
 
 @dataclass(frozen=True)

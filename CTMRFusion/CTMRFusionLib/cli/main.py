@@ -1,6 +1,8 @@
 """``ctmrfusion``: the command line's entry point, one subcommand per module of this package.
 
-Each subcommand module has ``add_parser(commands)`` and ``run(args)``; :data:`COMMANDS` is the dispatch table.
+Each subcommand module has ``add_parser(commands)`` and ``run(args)``; :data:`COMMANDS` is the dispatch table. A
+subcommand whose module is not installed is left out: the Slicer extension ships ``register`` and ``fuse`` (what its
+worker runs), not the training, batch, snapshot and demo commands.
 
 Exit codes: 0 success; 2 anticipated failure (bad input, unreadable or unwritable file, a check that fails: one
 line says which); 1 an unexpected error, i.e. a bug (the traceback and a request to report it), and for ``batch``
@@ -11,6 +13,8 @@ so none of these leaves a partial file.
 from __future__ import annotations
 
 import argparse
+import importlib
+import importlib.util
 import signal
 import sys
 import threading
@@ -18,22 +22,34 @@ import traceback
 import warnings
 
 from CTMRFusionLib import __version__
-from CTMRFusionLib.cli import batch, demo, fuse, register, snapshot, train_fusion, train_registration
 from CTMRFusionLib.core.commands import ERROR_PREFIX
 from CTMRFusionLib.core.errors import InvalidInputError
 from CTMRFusionLib.io.landmark_files import LandmarkError
 from CTMRFusionLib.registration import itk_execution
 
-#: Subcommand name → its module, in the order ``--help`` lists them.
-COMMANDS = {
-    "register": register,
-    "snapshot": snapshot,
-    "fuse": fuse,
-    "train-fusion": train_fusion,
-    "train-registration": train_registration,
-    "batch": batch,
-    "demo": demo,
+#: Subcommand name → the module of this package that implements it, in the order ``--help`` lists them.
+SUBCOMMAND_MODULES = {
+    "register": "register",
+    "snapshot": "snapshot",
+    "fuse": "fuse",
+    "train-fusion": "train_fusion",
+    "train-registration": "train_registration",
+    "batch": "batch",
+    "demo": "demo",
 }
+
+
+def installed_commands() -> dict:
+    """Subcommand name → module, for the subcommands whose module is installed."""
+    commands = {}
+    for name, module in SUBCOMMAND_MODULES.items():
+        qualified = f"{__package__}.{module}"
+        if importlib.util.find_spec(qualified) is not None:
+            commands[name] = importlib.import_module(qualified)
+    return commands
+
+
+COMMANDS = installed_commands()
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -19,14 +19,13 @@ from CTMRFusionLib.core.checks import check_volume
 from CTMRFusionLib.core.errors import InvalidInputError
 from CTMRFusionLib.core.progress import CancelToken, ProgressCallback, ProgressEvent, report
 from CTMRFusionLib.fusion import rules as fusion_rules
+from CTMRFusionLib.fusion.methods import METHODS
 from CTMRFusionLib.fusion.normalization import NormalizationOptions, is_8bit, normalize_ct, normalize_mr
 from CTMRFusionLib.imaging.body_mask import body_percentiles
 from CTMRFusionLib.io.images import grey_array
 
 #: The default CT window and MR scaling (immutable, so one instance serves every call).
 DEFAULT_NORMALIZATION = NormalizationOptions()
-
-METHODS = ("unet",) + tuple(fusion_rules.RULES)
 
 
 def load_model_for(method: str, path=None, device: str = "auto", expected_sha256: str | None = None):

@@ -121,6 +121,30 @@ def set_transform_node_from_sitk(transform_node, transform_fixed_to_moving_lps: 
     transform_node.SetMatrixTransformFromParent(_numpy_to_vtk_matrix(matrix_ras))
 
 
+def transform_from_world_lps(transform_node) -> np.ndarray:
+    """4x4 LPS matrix from world coordinates to the coordinates of a node placed under ``transform_node`` (the
+    node and all its parents). Non-linear transforms raise :class:`ParentTransformError`."""
+    if not transform_node.IsTransformToWorldLinear():
+        raise ParentTransformError(f"Transform '{transform_node.GetName()}' (or a parent of it) is not linear.")
+    from_world = vtk.vtkMatrix4x4()
+    transform_node.GetMatrixTransformFromWorld(from_world)
+    return frames.matrix_ras_to_lps(_vtk_matrix_to_numpy(from_world))
+
+
+def world_to_local_lps(node) -> np.ndarray:
+    """4x4 LPS matrix from world coordinates to ``node``'s own coordinates (its parent transforms undone): the
+    identity for a node under no transform."""
+    parent = node.GetParentTransformNode()
+    return np.eye(4) if parent is None else transform_from_world_lps(parent)
+
+
+def set_transform_node_from_world(transform_node, world_to_moving_lps: np.ndarray) -> None:
+    """Make ``transform_node`` map world points to moving points by ``world_to_moving_lps`` (4x4, LPS) once its
+    own parents are applied: a volume placed under it then shows ``world_to_moving_lps``'s alignment."""
+    from_parent = world_to_moving_lps @ np.linalg.inv(world_to_local_lps(transform_node))
+    transform_node.SetMatrixTransformFromParent(_numpy_to_vtk_matrix(frames.matrix_lps_to_ras(from_parent)))
+
+
 def sitk_from_transform_node(transform_node) -> sitk.AffineTransform:
     """The fixed→moving LPS transform (affine) held by a linear transform node's FromParent matrix."""
     if not transform_node.IsLinear():

@@ -18,11 +18,9 @@ import SimpleITK as sitk
 
 from CTMRFusionLib.imaging.blend import CT_COLOR, MR_COLOR, normalised_array, rgb_blend_array, robust_window
 from CTMRFusionLib.mrml import bridge as mrml_bridge
+from CTMRFusionLib.mrml.display_options import CHECKER_SQUARE_RANGE_MM, MODES, OPACITY_RANGE
 
-MODES = ("blend", "checkerboard", "difference")
-#: Inclusive ranges of the display settings: MR opacity over the CT (0–1), checkerboard square side (mm).
-OPACITY_RANGE = (0.0, 1.0)
-CHECKER_SQUARE_RANGE_MM = (1.0, 200.0)
+__all__ = ["CHECKER_SQUARE_RANGE_MM", "MODES", "OPACITY_RANGE"]
 _COLOR_NODE_NAMES = {CT_COLOR: "CTMRFusion CT purple", MR_COLOR: "CTMRFusion MR green"}
 
 

@@ -17,8 +17,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+import numpy as np
 import SimpleITK as sitk
 
+from CTMRFusionLib.core import frames
 from CTMRFusionLib.core.progress import CancelToken, ProgressCallback
 from CTMRFusionLib.fusion.normalization import NormalizationOptions
 from CTMRFusionLib.fusion.pipeline import fuse_images, load_model_for
@@ -87,6 +89,19 @@ def check_fusion_nodes(ctVolumeNode, mrVolumeNode, outputVolumeNode=None) -> Non
         raise ValueError(f"Output node '{outputVolumeNode.GetName()}' is also an input; choose a new node.")
 
 
+def start_on_shown_mr(mrVolumeNode, initialTransformNode) -> sitk.AffineTransform | None:
+    """The CT→MR start (LPS) for the MR where it is shown, from ``initialTransformNode``: the transform under which
+    the MR would appear near the CT. For an MR already under transforms P it is P's to-world map after the initial
+    transform's from-world map, so choosing the MR's own parent as the start means "as shown" (the identity), never
+    P applied twice. None without an initial transform."""
+    if initialTransformNode is None:
+        return None
+    start = np.linalg.inv(mrml_bridge.world_to_local_lps(mrVolumeNode)) @ mrml_bridge.transform_from_world_lps(
+        initialTransformNode
+    )
+    return frames.matrix_to_sitk_affine(start)
+
+
 def _default_scene():
     import slicer  # noqa: PLC0415  (only needed inside Slicer, where it provides the application scene)
 
@@ -151,7 +166,8 @@ class CTMRFusionLogic:
         ct = mrml_bridge.volume_node_to_sitk(ctVolumeNode)
         mr = mrml_bridge.volume_node_to_sitk(mrVolumeNode)
         ct_mask, mr_mask = mask_image(ctMaskNode, ctVolumeNode), mask_image(mrMaskNode, mrVolumeNode)
-        initial = mrml_bridge.sitk_from_transform_node(initialTransformNode) if initialTransformNode else None
+        initial = start_on_shown_mr(mrVolumeNode, initialTransformNode)
+        mr_world_to_local = mrml_bridge.world_to_local_lps(mrVolumeNode)
         landmarks = None
         if ctLandmarksNode is not None and mrLandmarksNode is not None:
             landmarks = (landmarks_from_markups_node(ctLandmarksNode), landmarks_from_markups_node(mrLandmarksNode))
@@ -167,19 +183,32 @@ class CTMRFusionLogic:
 
         # Everything succeeded: only now touch the scene.
         outputTransformNode, outputVolumeNode = self.storeRegistration(
-            mrVolumeNode, registration.transform, resampled, outputTransformNode, outputVolumeNode
+            mrVolumeNode, registration.transform, resampled, outputTransformNode, outputVolumeNode, mr_world_to_local
         )
         return RegisterVolumesResult(registration, outputTransformNode, outputVolumeNode, tre)
 
     def storeRegistration(
-        self, mrVolumeNode, transform, resampled=None, outputTransformNode=None, outputVolumeNode=None
+        self,
+        mrVolumeNode,
+        transform,
+        resampled=None,
+        outputTransformNode=None,
+        outputVolumeNode=None,
+        mrWorldToLocal=None,
     ):
-        """Put a finished registration into the scene: ``transform`` (CT→MR, LPS) into ``outputTransformNode``
-        (created, named after the MR, if None) and ``resampled`` (the MR on the CT grid, if given) into
-        ``outputVolumeNode`` (created if None). Returns (transform node, volume node or None)."""
+        """Put a finished registration into the scene. ``transform``: CT→MR (LPS) with the MR where it was shown;
+        ``mrWorldToLocal``: the MR's parent transforms as they were then (4x4 LPS, world → the MR's own frame; None:
+        as they are now). ``outputTransformNode`` (created, named after the MR, if None) gets the transform that
+        shows the MR on the CT once the MR is placed directly under it: ``transform`` followed by the MR's own
+        parents, relative to the output node's parents. So an MR under a transform keeps it (composed, not
+        replaced). ``resampled`` (the MR on the CT grid, if given) goes into ``outputVolumeNode`` (created if None).
+        Returns (transform node, volume node or None)."""
+        if mrWorldToLocal is None:
+            mrWorldToLocal = mrml_bridge.world_to_local_lps(mrVolumeNode)
         if outputTransformNode is None:
             outputTransformNode = self._new_node("vtkMRMLLinearTransformNode", f"{mrVolumeNode.GetName()} to CT")
-        mrml_bridge.set_transform_node_from_sitk(outputTransformNode, transform)
+        world_to_mr = mrWorldToLocal @ frames.sitk_transform_to_matrix(transform)
+        mrml_bridge.set_transform_node_from_world(outputTransformNode, world_to_mr)
         if resampled is not None:
             if outputVolumeNode is None:
                 outputVolumeNode = self._new_node("vtkMRMLScalarVolumeNode", f"{mrVolumeNode.GetName()} registered")
@@ -221,11 +250,17 @@ class CTMRFusionLogic:
         return outputVolumeNode
 
     def computeTRE(self, ctLandmarksNode, mrLandmarksNode, transformNode=None, pairing: str = "label"):
-        """Landmark TRE (mm) of ``transformNode``'s CT→MR transform (identity if None), before and after.
+        """Landmark TRE (mm) of ``transformNode``'s CT→MR transform (identity if None), before and after: the
+        transform a volume placed under the node sees (the node's parents included).
 
-        Points are taken at their world positions; pairing "label" (default) or "order".
+        Points are taken at their world positions (the MR points where the MR was registered, not under the
+        registration); pairing "label" (default) or "order".
         """
-        transform = mrml_bridge.sitk_from_transform_node(transformNode) if transformNode else sitk.Transform()
+        transform = (
+            frames.matrix_to_sitk_affine(mrml_bridge.transform_from_world_lps(transformNode))
+            if transformNode
+            else sitk.Transform()
+        )
         return target_registration_error(
             transform,
             landmarks_from_markups_node(ctLandmarksNode),

@@ -10,9 +10,9 @@ from __future__ import annotations
 
 import math
 
-from CTMRFusionLib.fusion.pipeline import METHODS as FUSION_METHODS
+from CTMRFusionLib.fusion.methods import METHODS as FUSION_METHODS
 from CTMRFusionLib.ml.torchscript import DEVICES
-from CTMRFusionLib.mrml.display import CHECKER_SQUARE_RANGE_MM, MODES, OPACITY_RANGE
+from CTMRFusionLib.mrml.display_options import CHECKER_SQUARE_RANGE_MM, MODES, OPACITY_RANGE
 from CTMRFusionLib.registration.options import (
     INITIALIZERS,
     INTERPOLATORS,

@@ -13,22 +13,29 @@ from pathlib import Path
 import SimpleITK as sitk
 
 from CTMRFusionLib.mrml import bridge as mrml_bridge
-from CTMRFusionLib.mrml.logic import check_registration_nodes
+from CTMRFusionLib.mrml.logic import check_registration_nodes, start_on_shown_mr
 from CTMRFusionLib.mrml.markups import landmarks_from_markups_node
 from CTMRFusionLib.mrml.masks import mask_image
 from CTMRFusionLib.mrml.worker_job import WorkerJob
 from CTMRFusionLib.registration.options import RegistrationOptions, write_preset_file
+from CTMRFusionLib.registration.tre import TargetRegistrationError
 
 
 @dataclass
 class JobResult:
-    """What a finished job stored: the transform node (CT→MR as FromParent, RAS), the resampled MR volume node
-    (or None), the CT→MR transform (LPS) and the command's JSON report (metric, per-level trace, timings, TRE)."""
+    """What a finished job stored: the transform node (shows the MR on the CT once the MR is under it), the
+    resampled MR volume node (or None), the CT→MR transform (LPS, the MR where it was shown) and the command's
+    JSON report (metric, per-level trace, timings, TRE)."""
 
     transformNode: object
     volumeNode: object | None
     transform: sitk.Transform
     report: dict
+
+    @property
+    def tre(self) -> TargetRegistrationError | None:
+        """Landmark TRE as the worker measured it (landmarks and MR where they were shown), if landmarks were given."""
+        return TargetRegistrationError.from_dict(self.report["tre"]) if "tre" in self.report else None
 
 
 def _write_landmarks_csv(markups_node, path: Path) -> None:
@@ -94,8 +101,10 @@ class RegistrationJob(WorkerJob):
             if image is not None:
                 sitk.WriteImage(image, str(folder / f"{role}.nrrd"), False)
                 arguments += [f"--{role.replace('_', '-')}", str(folder / f"{role}.nrrd")]
-        if nodes["initial"] is not None:
-            sitk.WriteTransform(mrml_bridge.sitk_from_transform_node(nodes["initial"]), str(folder / "initial.h5"))
+        self.mr_world_to_local = mrml_bridge.world_to_local_lps(nodes["mr"])  # as the MR is exported now
+        start = start_on_shown_mr(nodes["mr"], nodes["initial"])
+        if start is not None:
+            sitk.WriteTransform(start, str(folder / "initial.h5"))
             arguments += ["--initial-transform", str(folder / "initial.h5")]
         if nodes["ct_landmarks"] is not None and nodes["mr_landmarks"] is not None:
             for role in ("ct_landmarks", "mr_landmarks"):
@@ -112,5 +121,7 @@ class RegistrationJob(WorkerJob):
         transform = sitk.ReadTransform(str(folder / "transform.h5"))
         report = json.loads((folder / "report.json").read_text())
         resampled = sitk.ReadImage(str(folder / "resampled.nrrd")) if self.resample else None
-        stored = self.logic.storeRegistration(self.nodes["mr"], transform, resampled, *self.outputs)
+        stored = self.logic.storeRegistration(
+            self.nodes["mr"], transform, resampled, *self.outputs, mrWorldToLocal=self.mr_world_to_local
+        )
         return JobResult(*stored, transform, report)

@@ -2,7 +2,10 @@
 Cancel stops the work at once.
 
 :class:`WorkerJob` writes what a subclass exports from the nodes into a private temporary folder and runs the
-subcommand on it in a child process that streams its progress as JSON lines (``--progress-format json``).
+subcommand on it in a child process that streams its progress as JSON lines (``--progress-format json``). The
+child runs in a process group of its own, without a console window on Windows (:mod:`~CTMRFusionLib.core.process_tree`):
+inside Slicer it is started through the ``PythonSlicer`` launcher, and cancel ends the launcher and the interpreter
+it started alike.
 :meth:`WorkerJob.poll` returns them without blocking, as :class:`~CTMRFusionLib.core.progress.ProgressEvent`
 objects and log lines, so a panel can poll from a timer. :meth:`WorkerJob.cancel` kills the child and removes the
 folder: the scene is never touched. :meth:`WorkerJob.finish` waits and hands the folder to the subclass's
@@ -14,17 +17,14 @@ from __future__ import annotations
 import json
 import queue
 import shutil
-import signal
 import subprocess
 import tempfile
 import threading
 from pathlib import Path
 
 from CTMRFusionLib.core.commands import command_environment, ctmrfusion_command, last_error
+from CTMRFusionLib.core.process_tree import popen_options, stop_tree
 from CTMRFusionLib.core.progress import Cancelled, ProgressEvent
-
-#: Seconds between SIGTERM (the command removes its temporary files) and SIGKILL on cancel.
-TERMINATE_GRACE_SECONDS = 5.0
 
 
 class WorkerJob:
@@ -56,7 +56,13 @@ class WorkerJob:
             raise
         command = ctmrfusion_command(self.subcommand, [*arguments, "--quiet", "--progress-format", "json"])
         self.process = subprocess.Popen(
-            command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=command_environment()
+            command,
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            env=command_environment(),
+            **popen_options(),
         )
         self.readers = [
             threading.Thread(target=self._read, args=(stream,), daemon=True)
@@ -92,15 +98,10 @@ class WorkerJob:
                     items.append(line)
 
     def cancel(self) -> None:
-        """Stop the worker (SIGTERM, then SIGKILL after a grace period) and remove its files; the scene is
-        unchanged."""
-        if self.process is not None and self.process.poll() is None:
-            self.process.send_signal(signal.SIGTERM)
-            try:
-                self.process.wait(timeout=TERMINATE_GRACE_SECONDS)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait()
+        """Stop the worker and every process it started (SIGTERM, then SIGKILL after a grace period) and remove
+        its files; the scene is unchanged."""
+        if self.process is not None:
+            stop_tree(self.process)
         self._remove_folder()
 
     def finish(self, timeout: float | None = None):

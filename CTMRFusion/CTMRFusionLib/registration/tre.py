@@ -89,6 +89,16 @@ class TargetRegistrationError:
     def after(self) -> dict:
         return _summary(self.after_mm)
 
+    @classmethod
+    def from_dict(cls, record: dict) -> TargetRegistrationError:
+        """The inverse of :meth:`to_dict` (a report's ``"tre"``)."""
+        points = record["points"]
+        return cls(
+            [p["label"] for p in points],
+            np.array([p["before_mm"] for p in points], dtype=float),
+            np.array([p["after_mm"] for p in points], dtype=float),
+        )
+
     def to_dict(self) -> dict:
         return {
             "points": [
