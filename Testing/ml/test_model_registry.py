@@ -90,3 +90,13 @@ def test_the_installed_torch_is_read_from_its_metadata_and_meets_the_minimum():
     major, minor = (int(part) for part in torch.__version__.split(".")[:2])
     assert installed_torch_version() == (major, minor)
     assert torch_is_usable() == ((major, minor) >= MINIMUM_TORCH)
+
+
+def test_every_shipped_card_names_its_training_data_source_and_terms():
+    """The Harvard atlas images carry no open licence: each card says where its data came from and on what terms."""
+    from CTMRFusionLib.ml.registry import load_registry
+
+    for entry in load_registry().values():
+        card = entry.card_path.read_text()
+        assert "Source: the Harvard Whole Brain Atlas" in card, entry.name
+        assert "no open licence is stated" in card and "research use" in card, entry.name

@@ -8,7 +8,7 @@ import torch
 
 from CTMRFusionLib.deep_registration.model import export_registration_model
 from CTMRFusionLib.deep_registration.training import config_from_dict, new_model
-from CTMRFusionLib.ml.model_cards import file_record, write_record_and_card
+from CTMRFusionLib.ml.model_cards import HARVARD_ATLAS_TERMS, MRI_DIR_TERMS, file_record, write_record_and_card
 from CTMRFusionLib.ml.training_support import cpu_description, shared_data_relative
 
 
@@ -111,6 +111,8 @@ def render_card(record: dict) -> str:
         f"Moves: uniform ±{config['max_angle_deg']:g}° about each axis and ±{config['max_translation_mm']:g} mm along"
         " each, about the body centroid jittered ±10 mm. Augmentation of the network input: gamma, contrast,",
         "noise, cut fields of view (`CTMRFusionLib/deep_registration/samples.py`).",
+        HARVARD_ATLAS_TERMS,
+        *([MRI_DIR_TERMS] if config["extra_pairs"] else []),
         "",
         "## Training",
         "Loss: "

@@ -21,6 +21,7 @@ from CTMRFusionLib.fusion.evaluation import (
 )
 from CTMRFusionLib.fusion.losses import LossWeights
 from CTMRFusionLib.fusion.training import teacher_step
+from CTMRFusionLib.ml.model_cards import HARVARD_ATLAS_TERMS
 from CTMRFusionLib.ml.training_support import shared_data_relative
 
 
@@ -243,6 +244,7 @@ def render_card(record: dict) -> str:
         f"training cases {', '.join(record['train_cases'])} ({record['train_slices']} slices); validation cases "
         f"{', '.join(record['validation_cases'])} ({record['validation_slices']} slices).",
         f"Augmentation: random crops of {config['crop']}², horizontal flips, 90° rotations.",
+        HARVARD_ATLAS_TERMS,
         "",
         "## Training",
         _loss_text(config),

@@ -12,6 +12,18 @@ import json
 from importlib import import_module
 from pathlib import Path
 
+#: Where the training images come from and on what terms, as every card that used them says it.
+HARVARD_ATLAS_TERMS = (
+    "Source: the Harvard Whole Brain Atlas (AANLIB; K. A. Johnson and J. A. Becker, Harvard Medical School), "
+    "as redistributed by public CT–MR fusion benchmarks. Terms: no open licence is stated for these images; they "
+    "are used for research, and the weights trained on them are shipped for research use. The images themselves "
+    "are not shipped."
+)
+MRI_DIR_TERMS = (
+    "Source: TCIA MRI-DIR porcine phantom (Ger R.B. et al., Med Phys 2018, doi:10.1002/mp.13090; data "
+    "doi:10.7937/K9/TCIA.2018.3f08iejt). Terms: CC BY 4.0 (attribution)."
+)
+
 #: Task → "module:function" that renders a card from a record (imported when used: both need torch).
 RENDERERS = {
     "fusion": "CTMRFusionLib.fusion.model_card:render_card",
