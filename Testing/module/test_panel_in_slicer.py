@@ -343,3 +343,35 @@ def test_fuse_from_the_panel_reports_progress_and_cancels(panel, slicer, demo_im
     assert fused.GetImageData().GetDimensions() == ct.GetImageData().GetDimensions()
     assert "fuse:" in panel.ui.logTextEdit.toPlainText()
     assert 0.0 <= fused.GetImageData().GetScalarRange()[0] < fused.GetImageData().GetScalarRange()[1] <= 255.0
+
+
+def test_module_discovery_imports_only_what_the_panel_needs_to_appear(tmp_path):
+    """Slicer imports the module file at every start. Doing so (in a fresh interpreter, as Slicer does) must not
+    import the registration, fusion or display code, nor torch or SciPy."""
+    import subprocess
+
+    script = f"""
+import sys
+from pathlib import Path
+from support import slicer_qt
+from support.slicer_qt.application import load_scripted_module
+slicer = slicer_qt.install(Path({str(tmp_path)!r}))
+load_scripted_module(slicer.app, Path({str(MODULE_FILE)!r}))
+print("\\n".join(sorted(sys.modules)))
+"""
+    testing = str(Path(__file__).resolve().parents[1])
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [testing, os.environ.get("PYTHONPATH")]))}
+    run = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, env=env, timeout=120)
+    assert run.returncode == 0, run.stderr[-2000:]
+    loaded = set(run.stdout.split())
+    assert "CTMRFusion" in loaded and "CTMRFusionLib.mrml.panel_fields" in loaded
+    heavy = {
+        "CTMRFusionLib.registration.rigid",
+        "CTMRFusionLib.fusion.pipeline",
+        "CTMRFusionLib.mrml.logic",
+        "CTMRFusionLib.mrml.display",
+        "CTMRFusionLib.mrml.registration_job",
+        "torch",
+        "scipy",
+    }
+    assert not heavy & loaded, sorted(heavy & loaded)
