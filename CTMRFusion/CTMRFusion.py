@@ -326,6 +326,11 @@ class CTMRFusionWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
             p.mrVolume.SetAndObserveTransformNodeID(result.transformNode.GetID())
         report = result.report
         self.ui.statusLabel.text = f"Done in {report['elapsed_seconds']:.1f} s, MI {report['metric']:.4f}"
+        confidence = report.get("confidence") or {}
+        self.ui.statusLabel.toolTip = "\n".join(confidence.get("reasons", []))
+        if confidence.get("level") == "low":  # the registration says it may be wrong: say so beside the result
+            self.ui.statusLabel.text += " — LOW CONFIDENCE: check the alignment before use (hover for why)"
+            self.ui.logTextEdit.appendPlainText("warning: low confidence: " + "; ".join(confidence["reasons"]))
         for number, level in enumerate(report.get("levels", []), start=1):  # the per-level MI trace
             self.ui.logTextEdit.appendPlainText(f"level {number}: {json.dumps(level)}")
         if result.tre is not None:  # measured by the worker where the MR and its landmarks were shown

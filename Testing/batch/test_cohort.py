@@ -1,9 +1,10 @@
 """``ctmrfusion batch`` on a real LocalCluster (2 worker processes) with a 4-case real cohort (fast preset).
 
-Three shared Harvard stacks (one under a known rigid move, with landmark files from that move) and one corrupt
-file. Checked: the corrupt case fails alone, each transform is bit-identical to a direct ``ctmrfusion register``
-with the same thread count, the moved case's TRE against the known move, that a rerun computes nothing, and the
-cohort page as headless Chromium renders it.
+Three shared Harvard stacks (one under a known rigid move, with landmark files from that move), one corrupt
+file, and a stack's CT with an MR of noise. Checked: the corrupt case fails alone, the noise case is registered
+but marked ``review`` (its confidence verdict is low), each transform is bit-identical to a direct
+``ctmrfusion register`` with the same thread count, the moved case's TRE against the known move, that a rerun
+computes nothing, and the cohort page as headless Chromium renders it.
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ from support.cohort import CORRUPT_CASE, LANDMARK_CASE, assert_same_result, writ
 pytestmark = [pytest.mark.slow, pytest.mark.real_data]
 
 OK_CASES = ("h2", "h20", "h28m")
+REVIEW_CASE = "noise"
 
 
 def _batch(*arguments, env=None):
@@ -41,6 +43,13 @@ def _rows(out):
 def cohort(tmp_path_factory):
     folder = tmp_path_factory.mktemp("cohort")
     manifest = write_cohort(folder)
+    mr = sitk.ReadImage(str(folder / "data" / "h2_mr.nrrd"))
+    noise = np.random.default_rng(0).uniform(0, 255, sitk.GetArrayViewFromImage(mr).shape).astype(np.float32)
+    noise_image = sitk.GetImageFromArray(noise)
+    noise_image.CopyInformation(mr)
+    sitk.WriteImage(noise_image, str(folder / "data" / "noise_mr.nrrd"))
+    with manifest.open("a") as handle:
+        handle.write(f"{REVIEW_CASE},data/h2_ct.nrrd,data/noise_mr.nrrd,,\n")
     out = folder / "out"
     run = _batch("--manifest", manifest, "--out", out, "--preset", "fast", "--workers", 2, "--threads-per-worker", 1)
     return manifest, out, run
@@ -50,12 +59,14 @@ def test_a_corrupt_case_fails_alone_and_the_exit_code_says_so(cohort):
     _, out, run = cohort
     assert run.returncode == 1, run.stderr
     rows = _rows(out)
-    assert list(rows) == [*OK_CASES, CORRUPT_CASE]
+    assert list(rows) == [*OK_CASES, CORRUPT_CASE, REVIEW_CASE]
     assert rows[CORRUPT_CASE]["status"] == "failed"
+    assert rows[REVIEW_CASE]["status"] == "review" and rows[REVIEW_CASE]["confidence"] == "low"
+    assert "normalised MI" in rows[REVIEW_CASE]["review_reasons"]
     assert "corrupt_ct.nrrd" in rows[CORRUPT_CASE]["error"]
     for case in OK_CASES:
         row = rows[case]
-        assert row["status"] == "ok", row
+        assert row["status"] == "ok" and row["confidence"] == "high", row
         assert -2.0 < float(row["metric"]) < -0.3  # Mattes MI of an aligned head pair
         assert 30 < float(row["peak_memory_mb"]) < 4000
         assert row["worker"].startswith("tcp://")
@@ -64,7 +75,7 @@ def test_a_corrupt_case_fails_alone_and_the_exit_code_says_so(cohort):
         report = json.loads((out / case / "report.json").read_text())
         assert report["metric"] == pytest.approx(float(row["metric"]), abs=1e-9)
     summary = json.loads((out / "summary.json").read_text())
-    assert summary["counts"] == {"ok": 3, "skipped": 0, "failed": 1}
+    assert summary["counts"] == {"ok": 3, "review": 1, "skipped": 0, "failed": 1}
     assert "dashboard http" in run.stderr
 
 
@@ -134,9 +145,9 @@ def test_cohort_page_renders_in_chromium_failures_first_with_thumbnails(cohort, 
     page = out / "index.html"
     dom = chromium_dom(page)
     ids = [row.get("data-id") for row in dom.find_all("tr") if row.get("data-id")]
-    assert ids[0] == CORRUPT_CASE and sorted(ids[1:]) == sorted(OK_CASES)
+    assert ids[:2] == [CORRUPT_CASE, REVIEW_CASE] and sorted(ids[2:]) == sorted(OK_CASES)
     thumbnails = [img["src"] for img in dom.find_all("img")]
-    assert sorted(thumbnails) == sorted(f"{case}/blend.png" for case in OK_CASES)
+    assert sorted(thumbnails) == sorted(f"{case}/blend.png" for case in (*OK_CASES, REVIEW_CASE))
     by_id = chromium_dom(page, fragment="sort=id")
     assert [row.get("data-id") for row in by_id.find_all("tr") if row.get("data-id")] == sorted(ids)
     green_pixels, purple_pixels = _colour_pixels(page)

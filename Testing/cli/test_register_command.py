@@ -165,3 +165,48 @@ def test_a_user_ct_mask_is_used(tmp_path, sample, demo_images):
         "--quiet",
     )
     assert refused.returncode == 2 and "CT mask is empty" in refused.stderr
+
+
+def _strict_json(path):
+    """The file as strict JSON: NaN and Infinity (which Python's json writes by default) are refused."""
+
+    def refuse(token):
+        raise ValueError(f"not strict JSON: {token}")
+
+    return json.loads(path.read_text(), parse_constant=refuse)
+
+
+@pytest.mark.slow
+def test_an_mr_of_noise_warns_once_and_strict_exits_3_with_the_outputs_written(tmp_path, sample):
+    """A registration that cannot be trusted says so: one ``ctmrfusion: warning:`` line, the report's confidence
+    is low with its reasons, and ``--strict`` exits 3 (the outputs are still written); a good one says nothing."""
+    mr = sitk.ReadImage(str(sample.mr))
+    noise = sitk.GetImageFromArray(np.random.default_rng(5).uniform(0, 800, sitk.GetArrayViewFromImage(mr).shape))
+    noise.CopyInformation(mr)
+    noise_path = tmp_path / "noise.nrrd"
+    sitk.WriteImage(sitk.Cast(noise, sitk.sitkFloat32), str(noise_path))
+    outputs = {"--transform": tmp_path / "t.h5", "--report": tmp_path / "r.json"}
+    arguments = ["register", "--ct", sample.ct, "--mr", noise_path, "--preset", "fast", "--quiet"]
+    for flag, path in outputs.items():
+        arguments += [flag, path]
+
+    strict = ctmrfusion(*arguments, "--strict")
+    assert strict.returncode == 3, strict.stderr
+    warnings = [line for line in strict.stderr.splitlines() if line.startswith("ctmrfusion: warning:")]
+    assert len(warnings) == 1 and "low confidence" in warnings[0] and "normalised MI" in warnings[0]
+    assert "Traceback" not in strict.stderr
+    report = _strict_json(outputs["--report"])
+    assert report["confidence"]["level"] == "low" and report["confidence"]["reasons"]
+    assert outputs["--transform"].is_file()
+
+    lenient = ctmrfusion(*arguments)
+    assert lenient.returncode == 0 and lenient.stderr.count("ctmrfusion: warning:") == 1
+
+
+@pytest.mark.slow
+def test_a_good_registration_reports_high_confidence_in_strict_json(registered):
+    run, out = registered
+    assert "ctmrfusion: warning:" not in run.stderr
+    report = _strict_json(out["report"])
+    assert report["confidence"]["level"] == "high" and report["confidence"]["reasons"] == []
+    assert {"normalized_mi", "ct_in_mr", "mr_in_ct", "alternative_gap"} <= set(report["confidence"])

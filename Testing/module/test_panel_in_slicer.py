@@ -375,3 +375,19 @@ print("\\n".join(sorted(sys.modules)))
         "scipy",
     }
     assert not heavy & loaded, sorted(heavy & loaded)
+
+
+@pytest.mark.slow
+def test_a_registration_of_low_confidence_is_flagged_beside_the_result(panel, slicer, demo_images):
+    ct_image, mr_image = demo_images
+    noise = sitk.GetImageFromArray(np.random.default_rng(7).uniform(0, 800, sitk.GetArrayViewFromImage(mr_image).shape))
+    noise.CopyInformation(mr_image)
+    ct = volume_node(slicer.mrmlScene, ct_image, "CT")
+    mr = volume_node(slicer.mrmlScene, sitk.Cast(noise, sitk.sitkFloat32), "MR of noise")
+    panel.ui.ctVolumeSelector.setCurrentNode(ct)
+    panel.ui.mrVolumeSelector.setCurrentNode(mr)
+    panel.choose(panel.ui.preset, "fast")
+    _register(panel)
+    assert "LOW CONFIDENCE" in panel.ui.statusLabel.text
+    assert "normalised MI" in panel.ui.statusLabel.toolTip
+    assert "warning: low confidence" in panel.ui.logTextEdit.toPlainText()

@@ -33,11 +33,15 @@ THUMBNAIL = "blend.png"
 LOG = "log.txt"
 #: Written last: the fingerprint and the row of a finished case (its presence means the outputs are complete).
 RECORD = "case.json"
+#: Statuses of a case whose outputs are complete: "review" is a registration of low confidence (see its report).
+FINISHED = ("ok", "review")
 #: The summary's columns, in order.
 ROW_FIELDS = (
     "id",
     "status",
     "error",
+    "confidence",
+    "review_reasons",
     "tre_before_mm",
     "tre_after_mm",
     "metric",
@@ -108,7 +112,14 @@ def run_case(case: CaseSpec, out_dir, settings: BatchSettings, threads: int = 1)
         ct = read_image(case.ct, "CT")
         write_thumbnail(blend_planes(ct, read_image(folder / RESAMPLED_MR, "resampled MR")), folder / THUMBNAIL)
         report = json.loads((folder / REPORT).read_text())
-        row.update(status="ok", metric=report.get("metric"), peak_memory_mb=_max(peaks))
+        confidence = report.get("confidence") or {}
+        row.update(
+            status="review" if confidence.get("level") == "low" else "ok",
+            confidence=confidence.get("level"),
+            review_reasons="; ".join(confidence.get("reasons", [])) or None,
+            metric=report.get("metric"),
+            peak_memory_mb=_max(peaks),
+        )
         if "tre" in report:
             row.update(tre_before_mm=report["tre"]["before"]["mean_mm"], tre_after_mm=report["tre"]["after"]["mean_mm"])
         row["seconds"] = time.monotonic() - started
@@ -158,7 +169,7 @@ def _finished_row(folder: Path, fingerprint: str, settings: BatchSettings) -> di
     if not all(path.is_file() for path in outputs(folder, settings)):
         return None
     row = record.get("row")
-    return row if isinstance(row, dict) and row.get("status") == "ok" else None
+    return row if isinstance(row, dict) and row.get("status") in FINISHED else None
 
 
 def _max(values) -> float | None:

@@ -55,7 +55,8 @@ class BatchResult:
 
     @property
     def exit_code(self) -> int:
-        """0 when every case is ok or skipped, 1 when some failed."""
+        """0 when every case is ok, review (a registration of low confidence, to be checked) or skipped, 1 when
+        some failed."""
         return 1 if self.counts.get("failed") else 0
 
 

@@ -27,8 +27,9 @@ COLUMNS = (
     ("peak_memory_mb", "Peak memory (MB)", "{:.0f}"),
     ("worker", "Worker", None),
     ("error", "Error", None),
+    ("review_reasons", "Why review", None),
 )
-_ORDER = {"failed": 0, "ok": 1, "skipped": 2}
+_ORDER = {"failed": 0, "review": 1, "ok": 2, "skipped": 3}
 
 _STYLE = """
 body { font-family: system-ui, sans-serif; margin: 1.5em; color: #222; }
@@ -37,6 +38,7 @@ th, td { border-bottom: 1px solid #ddd; padding: 4px 8px; text-align: left; vert
 th { cursor: pointer; background: #f4f4f4; position: sticky; top: 0; }
 td.number { text-align: right; font-variant-numeric: tabular-nums; }
 tr.failed td { background: #fde8e8; }
+tr.review td { background: #fff4d6; }
 td[data-key="error"] { max-width: 36em; }
 img.thumbnail { height: 96px; display: block; background: #000; }
 .counts span { margin-right: 1.5em; }

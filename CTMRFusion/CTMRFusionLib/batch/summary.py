@@ -11,7 +11,7 @@ from pathlib import Path
 from CTMRFusionLib.batch.case_runner import ROW_FIELDS
 from CTMRFusionLib.io.atomic_files import write_text
 
-STATUSES = ("ok", "skipped", "failed")
+STATUSES = ("ok", "review", "skipped", "failed")
 
 
 def counts(rows: list[dict]) -> dict:

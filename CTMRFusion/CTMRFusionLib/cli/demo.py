@@ -67,6 +67,7 @@ def run(args) -> None:
         )
         print(f"Wrote {len(pictures)} snapshots of Slicer's views to {out / 'snapshots'}")
     register.print_summary(report)
+    register.warn_if_unsure(report)
 
 
 def _demo_fusion(ct, mr_on_ct, out: Path) -> None:

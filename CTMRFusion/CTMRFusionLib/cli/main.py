@@ -5,9 +5,10 @@ subcommand whose module is not installed is left out: the Slicer extension ships
 worker runs), not the training, batch, snapshot and demo commands.
 
 Exit codes: 0 success; 2 anticipated failure (bad input, unreadable or unwritable file, a check that fails: one
-line says which); 1 an unexpected error, i.e. a bug (the traceback and a request to report it), and for ``batch``
-also when some case failed; 130 interrupted (Ctrl-C); 143 terminated (SIGTERM). Outputs are written atomically,
-so none of these leaves a partial file.
+line says which); 3 ``register --strict`` when the result's confidence is low (the outputs are written; without
+``--strict`` one ``ctmrfusion: warning:`` line says so and the exit is 0); 1 an unexpected error, i.e. a bug (the
+traceback and a request to report it), and for ``batch`` also when some case failed; 130 interrupted (Ctrl-C);
+143 terminated (SIGTERM). Outputs are written atomically, so none of these leaves a partial file.
 """
 
 from __future__ import annotations

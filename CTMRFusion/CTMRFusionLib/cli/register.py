@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import sys
 import time
 
@@ -16,6 +17,7 @@ import SimpleITK as sitk
 
 from CTMRFusionLib import __version__
 from CTMRFusionLib.cli.terminal_progress import add_progress_arguments, progress_for
+from CTMRFusionLib.core.commands import STRICT_EXIT_CODE, WARNING_PREFIX
 from CTMRFusionLib.core.errors import InvalidInputError
 from CTMRFusionLib.imaging.resampling import resample_onto
 from CTMRFusionLib.io.atomic_files import write_text
@@ -75,6 +77,11 @@ def add_arguments(parser) -> None:
     parser.add_argument("--ct-landmarks", help="CT landmarks (.mrk.json, .fcsv, .csv in LPS)")
     parser.add_argument("--mr-landmarks", help="MR landmarks, paired with the CT ones")
     parser.add_argument("--pairing", choices=("label", "order"), default="label", help="landmark pairing")
+    parser.add_argument(
+        "--strict",
+        action="store_true",
+        help="exit with code 3 when the result's confidence is low (the outputs are written all the same)",
+    )
     add_progress_arguments(parser)
 
 
@@ -159,8 +166,28 @@ def run_registration(args) -> dict:
         report["timings_seconds"]["resample"] = time.perf_counter() - tick
     write_transform(result.transform, args.transform)
     if args.report:
-        write_text(args.report, json.dumps(report, indent=2))
+        write_text(args.report, json.dumps(strict_json(report), indent=2, allow_nan=False))
     return report
+
+
+def strict_json(value):
+    """``value`` with every non-finite float (NaN, ±Infinity, which strict JSON has no word for) as None."""
+    if isinstance(value, float):
+        return value if math.isfinite(value) else None
+    if isinstance(value, dict):
+        return {key: strict_json(item) for key, item in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [strict_json(item) for item in value]
+    return value
+
+
+def warn_if_unsure(report: dict, stream=sys.stderr) -> bool:
+    """Print one ``ctmrfusion: warning:`` line when the report's confidence is low; whether it was low."""
+    confidence = report.get("confidence") or {}
+    if confidence.get("level") != "low":
+        return False
+    print(f"{WARNING_PREFIX}low confidence in this registration: {'; '.join(confidence['reasons'])}", file=stream)
+    return True
 
 
 def print_summary(report: dict, stream=sys.stdout) -> None:
@@ -177,5 +204,8 @@ def print_summary(report: dict, stream=sys.stdout) -> None:
         print(f"Landmark TRE {summary_line(report['tre']['before'], report['tre']['after'])}", file=stream)
 
 
-def run(args) -> None:
-    print_summary(run_registration(args))
+def run(args) -> int:
+    report = run_registration(args)
+    print_summary(report)
+    unsure = warn_if_unsure(report)
+    return STRICT_EXIT_CODE if unsure and args.strict else 0

@@ -12,6 +12,10 @@ import CTMRFusionLib
 
 #: How the command line starts the one line of an anticipated failure (exit code 2).
 ERROR_PREFIX = "ctmrfusion: error: "
+#: How it starts the one line that says a result needs review (a registration of low confidence).
+WARNING_PREFIX = "ctmrfusion: warning: "
+#: ``register --strict``'s exit code for a result of low confidence (its outputs are written).
+STRICT_EXIT_CODE = 3
 
 
 def python_executable() -> str:

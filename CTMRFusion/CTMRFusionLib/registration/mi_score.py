@@ -12,6 +12,12 @@ The estimate follows Mattes MI: a fixed set of CT samples drawn at random inside
 intensities binned by nearest bin, the MR intensities spread over the two nearest bins by linear Parzen
 weights (so the value is continuous in the transform), samples that map outside the MR dropped. It is
 returned negated, as SimpleITK's metric values are: lower is better.
+
+The score is that MI times the share of the CT samples that land inside the MR image: a sample the MR cannot see
+explains nothing. Without it a pose that keeps only part of the CT inside the MR can beat the truth, since MI
+over a well-chosen part can be higher than over the whole: measured on 12-slice (60 mm) slabs of the Harvard
+stacks 20, 32 and 34 under random ±30° / ±30 mm moves, 12 of 20 runs ended 60–130 mm off (a wrong orientation),
+all 20 within 2.3 mm with the weight. Where the whole CT maps inside the MR the value is plain MI.
 """
 
 from __future__ import annotations
@@ -29,7 +35,8 @@ MIN_VALID_SHARE = 0.10
 
 
 class MutualInformationScore:
-    """Callable: a CT→MR LPS transform → −MI (nats; lower is better), or ``inf`` without enough overlap.
+    """Callable: a CT→MR LPS transform → −MI (nats) × the share of CT samples inside the MR (lower is better),
+    or ``inf`` without enough overlap.
 
     ``fixed``/``moving``: float images on any grids (LPS); ``fixed_mask``: where CT samples are drawn (uint8 on
     ``fixed``'s grid, None = everywhere); ``moving_mask``: samples that land outside it (nearest voxel, on
@@ -64,11 +71,36 @@ class MutualInformationScore:
         return len(self.points_lps)
 
     def __call__(self, transform: sitk.Transform) -> float:
+        sampled = self._sample(transform)
+        if sampled is None:
+            return float("inf")
+        fixed_bins, moving, seen_share = sampled
+        mutual_information = _mutual_information(fixed_bins, moving, self.moving_low, self.moving_range, self.bins)
+        return -mutual_information * seen_share
+
+    def statistics(self, transform: sitk.Transform) -> dict[str, float] | None:
+        """MI (nats), the entropies of the CT and MR samples (nats, same bins) and the share of the CT samples
+        inside the MR, at ``transform``; None without enough overlap."""
+        sampled = self._sample(transform)
+        if sampled is None:
+            return None
+        fixed_bins, moving, seen_share = sampled
+        joint = _joint_histogram(fixed_bins, moving, self.moving_low, self.moving_range, self.bins)
+        return {
+            "mi": _mutual_information_of(joint),
+            "ct_entropy": _entropy(joint.sum(axis=1)),
+            "mr_entropy": _entropy(joint.sum(axis=0)),
+            "seen_share": seen_share,
+        }
+
+    def _sample(self, transform: sitk.Transform):
+        """(CT bins, MR values, share of samples inside the MR image) of the samples that count, or None."""
         frame = self.frame
         matrix = sitk_transform_to_matrix(transform)
         linear, offset = frame.index_map(matrix)  # continuous MR voxel indices: rows x, y, z, a column per sample
         index = linear @ self._points_by_axis + offset[:, None]
         valid = frame.in_buffer(index)
+        seen_share = np.count_nonzero(valid) / self.sample_count
         if not valid.all():
             index = index[:, valid]
         if frame.mask is not None:
@@ -77,21 +109,35 @@ class MutualInformationScore:
             index = index[:, inside]
         count = int(np.count_nonzero(valid))
         if count < max(MIN_VALID_SHARE * self.sample_count, 16):
-            return float("inf")
+            return None
         moving = ndimage.map_coordinates(self.moving_array, index[::-1], order=1, prefilter=False)
         fixed_bins = self.fixed_bins if count == self.sample_count else self.fixed_bins[valid]
-        return -_mutual_information(fixed_bins, moving, self.moving_low, self.moving_range, self.bins)
+        return fixed_bins, moving, seen_share
 
 
-def _mutual_information(fixed_bins: np.ndarray, moving: np.ndarray, low: float, span: float, bins: int) -> float:
-    """MI (nats) of binned CT samples and MR values spread linearly over their two nearest bins."""
+def _joint_histogram(fixed_bins: np.ndarray, moving: np.ndarray, low: float, span: float, bins: int) -> np.ndarray:
+    """Joint probabilities (CT bin, MR bin) of binned CT samples and MR values spread linearly over their two
+    nearest bins."""
     position = np.clip((moving.astype(np.float64) - low) / span * (bins - 1), 0.0, bins - 1.0)
     lower = np.minimum(position.astype(np.int64), bins - 2)
     upper_weight = position - lower
     cell = fixed_bins * bins + lower
     joint = np.bincount(cell, 1.0 - upper_weight, bins * bins) + np.bincount(cell + 1, upper_weight, bins * bins)
-    joint = joint.reshape(bins, bins) / len(moving)
+    return joint.reshape(bins, bins) / len(moving)
+
+
+def _mutual_information_of(joint: np.ndarray) -> float:
     fixed_marginal, moving_marginal = joint.sum(axis=1), joint.sum(axis=0)
     nonzero = joint > 0
     expected = np.outer(fixed_marginal, moving_marginal)[nonzero]
     return float(np.sum(joint[nonzero] * np.log(joint[nonzero] / expected)))
+
+
+def _entropy(probabilities: np.ndarray) -> float:
+    nonzero = probabilities[probabilities > 0]
+    return float(-np.sum(nonzero * np.log(nonzero)))
+
+
+def _mutual_information(fixed_bins: np.ndarray, moving: np.ndarray, low: float, span: float, bins: int) -> float:
+    """MI (nats) of binned CT samples and MR values spread linearly over their two nearest bins."""
+    return _mutual_information_of(_joint_histogram(fixed_bins, moving, low, span, bins))

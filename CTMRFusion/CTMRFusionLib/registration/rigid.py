@@ -27,6 +27,7 @@ from CTMRFusionLib.core.errors import InvalidInputError
 from CTMRFusionLib.core.frames import sitk_transform_to_matrix
 from CTMRFusionLib.core.progress import CancelToken, ProgressCallback, ProgressEvent, report
 from CTMRFusionLib.registration import initializers
+from CTMRFusionLib.registration.confidence import Confidence, assess
 from CTMRFusionLib.registration.initializers import closed_form
 from CTMRFusionLib.registration.mi_refinement import LevelTrace
 from CTMRFusionLib.registration.options import RegistrationOptions
@@ -60,6 +61,7 @@ class RigidRegistrationResult:
     elapsed_seconds: float
     timings: dict[str, float]
     start_candidates: list[dict] = field(default_factory=list)
+    confidence: Confidence | None = None
 
     def parameters(self) -> dict:
         """Angles (rad, about LPS x, y, z), translation (mm, LPS), centre (mm, LPS) and the 4x4 matrix."""
@@ -82,6 +84,7 @@ class RigidRegistrationResult:
             "timings_seconds": self.timings,
             "levels": [{k: v for k, v in vars(level).items() if k != "metric_values"} for level in self.levels],
             "start_candidates": self.start_candidates,
+            **({"confidence": self.confidence.to_dict()} if self.confidence is not None else {}),
         }
 
 
@@ -133,6 +136,14 @@ def register_rigid(
         pair, starts, options, StageContext(progress, cancel, INIT_SHARE, 1 - INIT_SHARE, timings)
     )
     transform, levels, start, initializer = chosen.transform, chosen.traces, chosen.start, chosen.name
+    if not math.isfinite(levels[-1].metric):
+        raise InvalidInputError(
+            f"The registration failed: its final Mattes MI is {levels[-1].metric} (too few CT samples overlap the MR "
+            "at the end). Check the inputs, masks and options."
+        )
+    tick = time.perf_counter()
+    confidence = assess(pair, chosen, outcomes, options)
+    timings["confidence"] = time.perf_counter() - tick
     elapsed = time.perf_counter() - started
     report(progress, ProgressEvent("register", 1.0, f"Done in {elapsed:.1f} s", metric=levels[-1].metric))
     return RigidRegistrationResult(
@@ -145,4 +156,5 @@ def register_rigid(
         elapsed_seconds=elapsed,
         timings=timings,
         start_candidates=[outcome.to_dict(outcome is chosen) for outcome in outcomes] if len(outcomes) > 1 else [],
+        confidence=confidence,
     )
