@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import os
 import sys
 import time
+
+import pytest
 
 from CTMRFusionLib.batch.child_process import run_child
 from CTMRFusionLib.core.commands import command_environment
@@ -40,3 +43,33 @@ def test_thread_settings_reach_the_child(tmp_path):
     code = "import SimpleITK as s; print('threads', s.ProcessObject.GetGlobalDefaultNumberOfThreads())"
     run_child(_python(code), tmp_path / "log", threads=3, deadline=None)
     assert "threads 3" in (tmp_path / "log").read_text()
+
+
+def _state(pid: int) -> str:
+    """A process's state letter from /proc ("Z" zombie, ...), or "gone"."""
+    try:
+        with open(f"/proc/{pid}/stat") as stat:
+            return stat.read().rsplit(")", 1)[1].split()[0]
+    except OSError:
+        return "gone"
+
+
+@pytest.mark.skipif(not os.path.isdir("/proc/self"), reason="needs /proc")
+def test_a_deadline_stops_everything_the_case_started(tmp_path):
+    """The case's command runs in a process group of its own: a grandchild it started (a launcher's interpreter)
+    is stopped with it, not left running with PID 1 as its parent."""
+    pid_file = tmp_path / "grandchild.pid"
+    code = (
+        "import subprocess, sys, time\n"
+        "child = subprocess.Popen([sys.executable, '-c', 'import time; time.sleep(600)'])\n"
+        f"open({str(pid_file)!r}, 'w').write(str(child.pid))\n"
+        "time.sleep(600)\n"
+    )
+    started = time.monotonic()
+    result = run_child(_python(code), tmp_path / "log.txt", threads=1, deadline=time.monotonic() + 3.0)
+    assert result.timed_out and time.monotonic() - started < 15
+    grandchild = int(pid_file.read_text())
+    deadline = time.monotonic() + 5
+    while _state(grandchild) not in ("Z", "X", "gone") and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert _state(grandchild) in ("Z", "X", "gone"), "the grandchild outlived its case"

@@ -116,3 +116,29 @@ def test_editing_a_preset_file_changes_the_cases_fingerprint(files):
     before = BatchSettings().for_case(case)
     preset.write_text('{"options": {"histogram_bins": 32}}')
     assert BatchSettings().for_case(case) != before
+
+
+@pytest.mark.parametrize("reserved", ["summary.csv", "Summary.JSON", "index.html"])
+def test_an_id_naming_a_file_the_batch_writes_is_refused_before_any_work(files, reserved):
+    with pytest.raises(ManifestError, match=r"row 2: id .* file the batch writes"):
+        read_manifest(_manifest(files, f"id,ct,mr\n{reserved},a_ct.nrrd,a_mr.nrrd\n"))
+
+
+def test_rows_are_csv_records_with_the_lines_they_start_on(files):
+    """A quoted newline stays in its field (the path then does not exist: nothing else is used), and rows after
+    blank lines are named by their real line."""
+    quoted = 'id,ct,mr\na,"a_ct.nrrd\nb_ct.nrrd",a_mr.nrrd\n'
+    with pytest.raises(ManifestError, match=r"row 2: ct 'a_ct\.nrrd\\nb_ct\.nrrd' not found"):
+        read_manifest(_manifest(files, quoted))
+    with pytest.raises(ManifestError, match=r"row 5: ct 'missing.nrrd' not found"):
+        read_manifest(_manifest(files, "id,ct,mr\na,a_ct.nrrd,a_mr.nrrd\n\n\nb,missing.nrrd,b_mr.nrrd\n"))
+
+
+@pytest.mark.parametrize("count", ["0", "-1", "100000", "two"])
+def test_worker_counts_outside_1_to_256_exit_2(files, capsys, count):
+    manifest = _manifest(files, "id,ct,mr\na,a_ct.nrrd,a_mr.nrrd\n")
+    with pytest.raises(SystemExit) as stopped:
+        main(["batch", "--manifest", str(manifest), "--out", str(files / "out"), "--workers", count])
+    assert stopped.value.code == 2
+    assert "--workers must be" in capsys.readouterr().err
+    assert not (files / "out").exists()

@@ -290,3 +290,37 @@ def test_a_mirrored_header_is_used_as_given_and_said(small, tmp_path):
     run = _register(small, "--mr", tmp_path / "mirrored.nrrd", "--transform", tmp_path / "t.h5")
     assert run.returncode == 0, run.stderr
     assert "MR (moving image) has a left-handed (mirrored) direction matrix" in run.stderr
+
+
+def test_an_upper_case_image_extension_is_refused_and_leaves_a_metaimage_input_alone(small, tmp_path):
+    """ITK matches writer extensions in lower case only: `--volume b.MHA` beside an input b.mhd + b.zraw would
+    have written other files (issue 34). It is refused, naming the lower-case name; nothing is touched."""
+    image = sitk.ReadImage(str(small / "mr.nrrd"))
+    sitk.WriteImage(image, str(tmp_path / "b.mhd"), True)  # b.mhd with b.zraw
+    before = _fingerprint(tmp_path)
+    run = _register(small, "--mr", tmp_path / "b.mhd", "--transform", tmp_path / "t.h5", "--volume", tmp_path / "b.MHA")
+    assert_refused(run, "--volume", "lower-case extension (b.mha)")
+    assert _fingerprint(tmp_path) == before
+    run = _register(small, "--mr", small / "mr.nrrd", "--transform", tmp_path / "T.H5")
+    assert_refused(run, "--transform", "T.h5")
+
+
+def test_the_report_never_replaces_the_users_preset(small, tmp_path):
+    preset = tmp_path / "p.json"
+    preset.write_text(json.dumps({"options": {"iterations": 50}}))
+    before = preset.read_bytes()
+    run = _register(small, "--mr", small / "mr.nrrd", "--preset", preset, "--transform", tmp_path / "t.h5",
+                    "--report", preset)  # fmt: skip
+    assert_refused(run, "--report", "would overwrite the input file")
+    assert preset.read_bytes() == before
+
+
+def test_a_preset_cannot_choose_a_model_to_run(small, tmp_path):
+    """A data file never makes `register` load and run TorchScript: the model must be named on the command line."""
+    model = tmp_path / "evil.pt"
+    model.write_bytes(b"not even a model")
+    preset = tmp_path / "p.json"
+    preset.write_text(json.dumps({"options": {"initializer": "deep", "deep_model": str(model)}}))
+    run = _register(small, "--mr", small / "mr.nrrd", "--preset", preset, "--transform", tmp_path / "t.h5")
+    assert_refused(run, "cannot choose a model", "--deep-model")
+    assert not (tmp_path / "t.h5").exists()

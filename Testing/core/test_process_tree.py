@@ -40,3 +40,52 @@ def test_stopping_a_launcher_stops_the_interpreter_it_started(tmp_path):
     assert group_members(child.pid) == []
     assert time.monotonic() - started < 2.0
     assert os.getpgrp() != child.pid  # this process was never in that group
+
+
+def _processes_naming(marker: str) -> list[int]:
+    found = []
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            try:
+                with open(f"/proc/{entry}/cmdline", "rb") as cmdline, open(f"/proc/{entry}/stat") as stat:
+                    if marker.encode() in cmdline.read() and stat.read().rsplit(")", 1)[1].split()[0] not in "ZX":
+                        found.append(int(entry))
+            except OSError:
+                continue
+    return found
+
+
+@pytest.mark.skipif(sys.platform == "win32" or not os.path.isdir("/proc/self"), reason="needs POSIX and /proc")
+def test_a_worker_ends_itself_when_its_parent_is_killed_even_through_a_launcher(tmp_path, sample):
+    """The parent (Slicer, a Dask worker) holds the worker's stdin; killed with SIGKILL it cannot stop anything,
+    but the system closes that pipe and the worker, behind a launcher that forwards no signal, ends itself."""
+    launcher = tmp_path / "PythonSlicer"
+    launcher.write_text(f'#!/bin/sh\n"{sys.executable}" "$@"\nexit $?\n')
+    launcher.chmod(0o755)
+    marker = str(tmp_path / "lifeline-transform.h5")
+    parent_code = f"""
+import subprocess, time
+from CTMRFusionLib.core.commands import command_environment
+from CTMRFusionLib.core.process_tree import lifeline_environment, popen_options
+arguments = ["-m", "CTMRFusionLib.cli", "register", "--ct", {str(sample.ct)!r}, "--mr", {str(sample.mr)!r},
+             "--transform", {marker!r}, "--preset", "fine", "--quiet"]
+subprocess.Popen([{str(launcher)!r}, *arguments], stdin=subprocess.PIPE,
+                 env=lifeline_environment(command_environment()), **popen_options())
+time.sleep(600)
+"""
+    parent = subprocess.Popen([sys.executable, "-c", parent_code])
+
+    def workers():
+        return [pid for pid in _processes_naming(marker) if pid != parent.pid]  # its code names the marker too
+
+    deadline = time.monotonic() + 60
+    while len(workers()) < 2 and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert len(workers()) == 2, "the launcher and the interpreter"
+    parent.kill()
+    parent.wait()
+    deadline = time.monotonic() + 10
+    while workers() and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert workers() == [], "the worker outlived its killed parent"
+    assert not os.path.exists(marker)

@@ -99,7 +99,7 @@ def run_case(case: CaseSpec, out_dir, settings: BatchSettings, threads: int = 1)
         fingerprint = case_fingerprint(inputs, case_settings)
         previous = _finished_row(folder, fingerprint, settings)
         if previous is not None:
-            return {**previous, "status": "skipped", "worker": row["worker"]}
+            return {**previous, "id": case.id, "status": "skipped", "worker": row["worker"]}  # the manifest's id
         folder.mkdir(parents=True, exist_ok=True)
         (folder / RECORD).unlink(missing_ok=True)
         (folder / LOG).write_text("")

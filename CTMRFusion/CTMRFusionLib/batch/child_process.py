@@ -17,7 +17,7 @@ import time
 from dataclasses import dataclass
 
 from CTMRFusionLib.core.commands import command_environment
-from CTMRFusionLib.core.process_tree import TERMINATE_GRACE_SECONDS
+from CTMRFusionLib.core.process_tree import TERMINATE_GRACE_SECONDS, lifeline_environment, popen_options, signal_group
 
 POLL_SECONDS = 0.05
 
@@ -40,7 +40,14 @@ def run_child(argv: list[str], log_path, threads: int, deadline: float | None) -
     with open(log_path, "ab") as log:
         log.write(("$ " + " ".join(argv[1:]) + "\n").encode())
         log.flush()
-        child = subprocess.Popen(argv, stdout=log, stderr=subprocess.STDOUT, env=command_environment(threads))
+        child = subprocess.Popen(
+            argv,
+            stdin=subprocess.PIPE,  # the lifeline: the child ends itself when this process ends, even killed
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            env=lifeline_environment(command_environment(threads)),
+            **popen_options(),
+        )
         timed_out, killed_at, high_water_kb = False, None, None
         while True:
             high_water_kb = _high_water_kb(child.pid) or high_water_kb
@@ -50,17 +57,28 @@ def run_child(argv: list[str], log_path, threads: int, deadline: float | None) -
             now = time.monotonic()
             if deadline is not None and now >= deadline and not timed_out:
                 timed_out, killed_at = True, now
-                child.send_signal(signal.SIGTERM)
+                _signal_tree(child, signal.SIGTERM)
             if killed_at is not None and now - killed_at > TERMINATE_GRACE_SECONDS:
-                child.kill()
+                _signal_tree(child, signal.SIGKILL)
                 killed_at = float("inf")
             time.sleep(POLL_SECONDS)
+        child.stdin.close()
     peak = None
     if high_water_kb is not None:
         peak = high_water_kb / 1024.0
     elif usage is not None:  # ru_maxrss is in kB on Linux, in bytes on macOS
         peak = usage.ru_maxrss / (1024.0 * 1024.0 if sys.platform == "darwin" else 1024.0)
     return ChildResult(status, timed_out, peak, time.monotonic() - started)
+
+
+def _signal_tree(child: subprocess.Popen, signum: int) -> None:
+    """The child and everything it started (its own process group); on Windows the child alone."""
+    if sys.platform != "win32":
+        signal_group(child.pid, signum)
+    elif signum == signal.SIGTERM:
+        child.send_signal(signum)
+    else:
+        child.kill()
 
 
 def _high_water_kb(pid: int) -> int | None:

@@ -9,6 +9,7 @@ landmarks are .mrk.json, .fcsv or LPS .csv files.
 from __future__ import annotations
 
 import csv
+import io
 import re
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -21,6 +22,8 @@ OPTIONAL_COLUMNS = ("ct_landmarks", "mr_landmarks", "preset", "initializer")
 PATH_COLUMNS = ("ct", "mr", "ct_landmarks", "mr_landmarks")
 #: A case id names its output folder DIR/<id>/: letters, digits, dot, dash and underscore, not starting with a dot.
 CASE_ID = re.compile(r"[A-Za-z0-9_-][A-Za-z0-9._-]{0,127}")
+#: Names the batch itself writes in DIR/: no case folder may take them (any letter case).
+RESERVED_IDS = ("summary.csv", "summary.json", "index.html")
 
 
 class ManifestError(InvalidInputError):
@@ -57,11 +60,16 @@ def read_manifest(path) -> list[CaseSpec]:
         text = path.read_text(encoding="utf-8-sig")
     except (OSError, UnicodeDecodeError) as error:
         raise ManifestError(f"manifest {path}: cannot read it as UTF-8 text ({error})") from None
-    try:
-        rows = list(csv.reader(text.splitlines()))
+    try:  # CSV records, not lines: a quoted field may hold a newline; each record keeps the line it starts on
+        reader = csv.reader(io.StringIO(text, newline=""))
+        rows, lines, start = [], [], 1
+        for row in reader:
+            if any(cell.strip() for cell in row):
+                rows.append(row)
+                lines.append(start)
+            start = reader.line_num + 1
     except csv.Error as error:
         raise ManifestError(f"manifest {path}: not CSV ({error})") from None
-    rows = [row for row in rows if any(cell.strip() for cell in row)]
     if not rows:
         raise ManifestError(f"manifest {path} is empty; it needs a header row with the columns id,ct,mr")
     header = [cell.strip() for cell in rows[0]]
@@ -69,7 +77,7 @@ def read_manifest(path) -> list[CaseSpec]:
     if len(rows) == 1:
         raise ManifestError(f"manifest {path} has a header but no case")
     cases, seen = [], {}
-    for line, row in enumerate(rows[1:], start=2):
+    for line, row in zip(lines[1:], rows[1:]):
         if len(row) != len(header):
             raise ManifestError(f"manifest {path}, row {line}: {len(row)} fields where the header has {len(header)}")
         values = {name: cell.strip() or None for name, cell in zip(header, row)}
@@ -105,6 +113,8 @@ def _case(path: Path, line: int, values: dict) -> CaseSpec:
         raise ManifestError(
             f"{where}: id {case_id!r} cannot name a folder (use letters, digits, '.', '-', '_'; no leading dot)"
         )
+    if case_id.lower() in RESERVED_IDS:
+        raise ManifestError(f"{where}: id {case_id!r} is the name of a file the batch writes; choose another id")
     for name in ("ct", "mr"):
         if not values.get(name):
             raise ManifestError(f"{where}: empty {name} path")

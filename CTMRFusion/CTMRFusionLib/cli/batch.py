@@ -51,8 +51,14 @@ def add_parser(commands) -> None:
     batch.add_argument("--manifest", required=True, help="CSV manifest: id,ct,mr[,ct_landmarks,mr_landmarks,…]")
     batch.add_argument("--out", required=True, help="output folder: DIR/<id>/ per case, summary, index.html")
     batch.add_argument("--scheduler", help="address of an existing Dask scheduler (default: start a local cluster)")
-    batch.add_argument("--workers", type=int, help="local cluster: worker processes (default: cores ÷ 2)")
-    batch.add_argument("--threads-per-worker", type=int, help="local cluster: cases at once per worker (default 1)")
+    batch.add_argument(
+        "--workers", type=_count("--workers"), help="local cluster: worker processes (default: cores ÷ 2)"
+    )
+    batch.add_argument(
+        "--threads-per-worker",
+        type=_count("--threads-per-worker"),
+        help="local cluster: cases at once per worker (default 1)",
+    )
     batch.add_argument(
         "--preset",
         default="default",
@@ -62,6 +68,25 @@ def add_parser(commands) -> None:
     batch.add_argument("--interpolator", choices=INTERPOLATORS, default="sinc", help="final resample (default sinc)")
     batch.add_argument("--case-timeout", type=float, help="seconds a case may take before it is stopped and failed")
     batch.add_argument("--quiet", action="store_true", help="no progress line")
+
+
+#: More local worker processes (or threads per worker) than this is a typing error, not a cluster.
+MAX_LOCAL_COUNT = 256
+
+
+def _count(option: str):
+    """argparse type: a whole number from 1 to :data:`MAX_LOCAL_COUNT` (0 is not "the default")."""
+
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{option} must be a whole number, not {text!r}") from None
+        if not 1 <= value <= MAX_LOCAL_COUNT:
+            raise argparse.ArgumentTypeError(f"{option} must be from 1 to {MAX_LOCAL_COUNT}, not {value}")
+        return value
+
+    return parse
 
 
 def run(args) -> int:

@@ -12,6 +12,7 @@ import json
 import math
 import sys
 import time
+from pathlib import Path
 
 import SimpleITK as sitk
 
@@ -24,6 +25,7 @@ from CTMRFusionLib.io.atomic_files import write_text
 from CTMRFusionLib.io.images import SERIES_UID_KEY, read_image, read_transform, write_image, write_transform
 from CTMRFusionLib.io.landmark_files import LandmarkError, read_landmarks
 from CTMRFusionLib.io.output_paths import check_outputs
+from CTMRFusionLib.ml.torchscript import sha256_of
 from CTMRFusionLib.registration.options import INITIALIZERS, INTERPOLATORS, RegistrationOptions, preset_names
 from CTMRFusionLib.registration.rigid import register_rigid
 from CTMRFusionLib.registration.tre import match_landmarks, summary_line, target_registration_error
@@ -100,6 +102,12 @@ def _options(args) -> RegistrationOptions:
     changes = {"final_interpolator": args.interpolator}
     if args.initializer:
         changes["initializer"] = args.initializer
+    if options.deep_model and str(options.deep_model) != str(args.deep_model or ""):
+        # A data file never chooses code to run: the model a preset names runs only when the command line names it.
+        raise InvalidInputError(
+            f"the preset {args.preset} names the registration model {options.deep_model}; a preset cannot choose a "
+            "model to run: give the same path with --deep-model to use it"
+        )
     if args.deep_model:
         if (args.initializer or options.initializer) != "deep":
             raise InvalidInputError("--deep-model is only used with --initializer deep.")
@@ -119,6 +127,7 @@ def run_registration(args) -> dict:
         args.mr_landmarks,
         args.initial_transform,
         args.deep_model,
+        args.preset if Path(args.preset).is_file() else None,  # a user's preset file is an input too
     ]
     check_outputs({"--transform": args.transform, "--volume": args.volume, "--report": args.report}, inputs)
     if bool(args.ct_landmarks) != bool(args.mr_landmarks):
@@ -157,6 +166,8 @@ def run_registration(args) -> dict:
         **result.to_dict(),
     }
     report["timings_seconds"]["read"] = read_seconds
+    if options.deep_model:  # a model the user chose: which file ran, by content
+        report["deep_model"] = {"path": str(options.deep_model), "sha256": sha256_of(options.deep_model)}
     if landmarks is not None:
         report["tre"] = target_registration_error(result.transform, *landmarks, by=args.pairing).to_dict()
     if args.volume:
@@ -200,6 +211,9 @@ def print_summary(report: dict, stream=sys.stdout) -> None:
         file=stream,
     )
     print(f"Angles (rad, LPS x/y/z): {angles}; translation (mm, LPS): {translation}", file=stream)
+    if "deep_model" in report:
+        model = report["deep_model"]
+        print(f"Registration model: {model['path']}, SHA-256 {model['sha256']}", file=stream)
     if "tre" in report:
         print(f"Landmark TRE {summary_line(report['tre']['before'], report['tre']['after'])}", file=stream)
 

@@ -14,7 +14,13 @@ import os
 import signal
 import subprocess
 import sys
+import threading
 import time
+
+#: Set in a child's environment by a parent that holds a pipe to the child's standard input: the command then ends
+#: itself (as on SIGTERM) when that pipe closes, which the system does when the parent ends, even killed. So a
+#: worker never outlives the Slicer or the batch worker that started it, also through a launcher in between.
+LIFELINE_VARIABLE = "CTMRFUSION_EXIT_WITH_PARENT"
 
 #: Seconds between SIGTERM and SIGKILL when a tree is stopped.
 TERMINATE_GRACE_SECONDS = 5.0
@@ -29,6 +35,28 @@ def popen_options(platform: str = sys.platform) -> dict:
         new_group = getattr(subprocess, "CREATE_NEW_PROCESS_GROUP", 0x00000200)
         return {"creationflags": no_window | new_group}
     return {"start_new_session": True}
+
+
+def lifeline_environment(environment: dict) -> dict:
+    """``environment`` with the lifeline asked for (the child must be started with ``stdin=subprocess.PIPE``)."""
+    return {**environment, LIFELINE_VARIABLE: "stdin"}
+
+
+def watch_lifeline() -> None:
+    """In a command started with :func:`lifeline_environment`: end this process (SIGTERM to itself) once its
+    standard input reaches its end. Does nothing otherwise."""
+    if os.environ.get(LIFELINE_VARIABLE) != "stdin" or sys.stdin is None:
+        return
+
+    def wait_for_the_parent() -> None:
+        try:
+            while sys.stdin.buffer.read(4096):
+                pass
+        except (OSError, ValueError):
+            pass
+        os.kill(os.getpid(), signal.SIGTERM if sys.platform != "win32" else signal.SIGBREAK)
+
+    threading.Thread(target=wait_for_the_parent, name="ctmrfusion-lifeline", daemon=True).start()
 
 
 def stop_tree(process: subprocess.Popen, grace: float = TERMINATE_GRACE_SECONDS) -> None:
@@ -48,17 +76,18 @@ def stop_tree(process: subprocess.Popen, grace: float = TERMINATE_GRACE_SECONDS)
     if group == os.getpgrp():
         raise RuntimeError("the child shares this process's group; start it with popen_options()")
     deadline = time.monotonic() + grace
-    _signal_group(group, signal.SIGTERM)
+    signal_group(group, signal.SIGTERM)
     while _group_running(group, process) and time.monotonic() < deadline:
         time.sleep(_POLL_SECONDS)
     if _group_running(group, process):
-        _signal_group(group, signal.SIGKILL)
+        signal_group(group, signal.SIGKILL)
         while _group_running(group, process):
             time.sleep(_POLL_SECONDS)
     process.wait()
 
 
-def _signal_group(group: int, signum: int) -> None:
+def signal_group(group: int, signum: int) -> None:
+    """Send ``signum`` to every process of a process group (none left: nothing happens)."""
     try:
         os.killpg(group, signum)
     except (ProcessLookupError, PermissionError):

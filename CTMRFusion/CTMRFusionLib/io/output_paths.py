@@ -3,7 +3,8 @@ one file, and only where the run can write.
 
 A file is compared by identity (device and inode: hard links and symbolic links are the same file) and by name
 in any letter case (``a.MHD`` is ``a.mhd`` on case-insensitive file systems), together with every file its
-writer creates (``X.hdr`` also writes ``X.img``; ``a.mhd`` writes ``a.raw`` or ``a.zraw``). Nothing is created
+writer creates (``X.hdr`` also writes ``X.img``; ``a.mhd`` writes ``a.raw`` or ``a.zraw``). An image or transform
+output must name its format in lower case, the only case ITK recognises. Nothing is created
 here: folders are made when the outputs are written, so a run that fails leaves no empty output folder.
 """
 
@@ -58,6 +59,27 @@ def _writable_folder(path: Path) -> None:
         raise InvalidInputError(f"cannot write {path}: it is not a regular file")
 
 
+#: Suffixes SimpleITK chooses a writer by. It matches them in lower case only: an output named ``b.MHA`` is not
+#: written as a MetaImage file but falls back to another writer's naming, which can replace ``b.mhd``/``b.zraw``.
+ITK_SUFFIXES = (
+    ".mha", ".mhd", ".raw", ".zraw", ".nrrd", ".nhdr", ".nii", ".nii.gz", ".hdr", ".img", ".img.gz", ".h5", ".hdf5",
+    ".tfm", ".txt", ".mat", ".png", ".jpg", ".jpeg", ".tif", ".tiff", ".bmp", ".vtk", ".gipl", ".gipl.gz", ".dcm",
+)  # fmt: skip
+
+
+def _itk_suffix_in_lower_case(option: str, path: Path) -> None:
+    name = path.name
+    for suffix in sorted(ITK_SUFFIXES, key=len, reverse=True):
+        if name.lower().endswith(suffix):
+            if not name.endswith(suffix):
+                lower = name[: len(name) - len(suffix)] + suffix
+                raise InvalidInputError(
+                    f"{option} {path}: write it with a lower-case extension ({lower}); ITK does not recognise "
+                    f"'{name[len(name) - len(suffix) :]}' and would write other files"
+                )
+            return
+
+
 def check_outputs(outputs: dict, inputs) -> dict[str, Path]:
     """Check every output before the work starts; return ``{option: Path}`` for the outputs given.
 
@@ -81,4 +103,5 @@ def check_outputs(outputs: dict, inputs) -> dict[str, Path]:
             if other is not None and other != option:
                 raise InvalidInputError(f"{option} {path} and {other} would write the same file {name.name}")
             claimed[_key(name)] = option
+        _itk_suffix_in_lower_case(option, path)
     return given

@@ -112,6 +112,8 @@ class RegistrationJob(WorkerJob):
                 arguments += [f"--{role.replace('_', '-')}", str(folder / f"{role}.csv")]
         write_preset_file(self.options, folder / "options.json", "the panel's options for this run")
         arguments += ["--interpolator", self.options.final_interpolator]
+        if self.options.deep_model:  # a model runs only when the command line names it (never from a preset)
+            arguments += ["--deep-model", str(self.options.deep_model)]
         arguments += ["--transform", str(folder / "transform.h5"), "--report", str(folder / "report.json")]
         if self.resample:
             arguments += ["--volume", str(folder / "resampled.nrrd")]

@@ -23,7 +23,7 @@ import threading
 from pathlib import Path
 
 from CTMRFusionLib.core.commands import command_environment, ctmrfusion_command, last_error
-from CTMRFusionLib.core.process_tree import popen_options, stop_tree
+from CTMRFusionLib.core.process_tree import lifeline_environment, popen_options, stop_tree
 from CTMRFusionLib.core.progress import Cancelled, ProgressEvent
 
 
@@ -57,11 +57,11 @@ class WorkerJob:
         command = ctmrfusion_command(self.subcommand, [*arguments, "--quiet", "--progress-format", "json"])
         self.process = subprocess.Popen(
             command,
-            stdin=subprocess.DEVNULL,
+            stdin=subprocess.PIPE,  # the lifeline: the worker ends itself if Slicer ends without cancelling it
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
             text=True,
-            env=command_environment(),
+            env=lifeline_environment(command_environment()),
             **popen_options(),
         )
         self.readers = [
@@ -102,6 +102,7 @@ class WorkerJob:
         its files; the scene is unchanged."""
         if self.process is not None:
             stop_tree(self.process)
+            self._close_lifeline()
         self._remove_folder()
 
     def finish(self, timeout: float | None = None):
@@ -121,7 +122,12 @@ class WorkerJob:
             return self.store(self.folder)
         finally:
             if not self.running:
+                self._close_lifeline()
                 self._remove_folder()
+
+    def _close_lifeline(self) -> None:
+        if self.process is not None and self.process.stdin is not None and not self.process.stdin.closed:
+            self.process.stdin.close()
 
     def _remove_folder(self) -> None:
         if self.folder is not None:
