@@ -47,12 +47,18 @@ def watch_lifeline() -> None:
     standard input reaches its end. Does nothing otherwise."""
     if os.environ.get(LIFELINE_VARIABLE) != "stdin" or sys.stdin is None:
         return
+    try:
+        descriptor = sys.stdin.fileno()
+    except (OSError, ValueError):
+        return
 
     def wait_for_the_parent() -> None:
+        # The raw descriptor, not sys.stdin: a thread blocked in a buffered read holds its lock, and the
+        # interpreter's shutdown would then abort on it.
         try:
-            while sys.stdin.buffer.read(4096):
+            while os.read(descriptor, 4096):
                 pass
-        except (OSError, ValueError):
+        except OSError:
             pass
         os.kill(os.getpid(), signal.SIGTERM if sys.platform != "win32" else signal.SIGBREAK)
 

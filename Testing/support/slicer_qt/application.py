@@ -30,17 +30,24 @@ class ModuleManager(pythonqt_class(QtCore.QObject)):
     def __init__(self):
         super().__init__()
         self._modules: dict[str, ScriptedModule] = {}
+        # Module objects and their widgets live as long as the application, as in Slicer: dropping the last Python
+        # reference would let the garbage collector delete Qt widgets in the middle of event processing.
+        self._unloaded: list[ScriptedModule] = []
 
     def module(self, name: str):
         return self._modules.get(name)
 
     def add(self, module: ScriptedModule) -> None:
+        if module.name in self._modules:
+            self._unloaded.append(self._modules[module.name])
         self._modules[module.name] = module
 
     def unload(self, name: str) -> None:
         """What the application does when it quits or a module is reloaded: announce, then forget it."""
         self.moduleAboutToBeUnloaded.emit(name)
-        self._modules.pop(name, None)
+        module = self._modules.pop(name, None)
+        if module is not None:
+            self._unloaded.append(module)
 
     def factoryManager(self):
         return types.SimpleNamespace(loadedModuleNames=lambda: list(self._modules))
