@@ -142,3 +142,37 @@ def test_worker_counts_outside_1_to_256_exit_2(files, capsys, count):
     assert stopped.value.code == 2
     assert "--workers must be" in capsys.readouterr().err
     assert not (files / "out").exists()
+
+
+def test_a_device_or_a_fifo_as_an_input_is_refused_before_any_work(files):
+    import os
+
+    os.mkfifo(files / "pipe.nrrd")
+    for name in ("/dev/zero", str(files / "pipe.nrrd")):
+        with pytest.raises(ManifestError, match="not a regular file or a folder"):
+            read_manifest(_manifest(files, f"id,ct,mr\na,{name},a_mr.nrrd\n"))
+
+
+def test_hashing_the_inputs_counts_against_the_case_limit(files):
+    import time
+
+    from CTMRFusionLib.batch.fingerprint import hash_input
+
+    with pytest.raises(TimeoutError, match="case limit"):
+        hash_input(files / "dicom", deadline=time.monotonic() - 1)
+    assert len(hash_input(files / "a_ct.nrrd", deadline=time.monotonic() + 60)) == 64
+
+
+def test_a_second_batch_on_the_same_out_folder_is_refused(files, capsys):
+    from CTMRFusionLib.batch.cohort import hold_output_lock
+
+    out = files / "out"
+    out.mkdir()
+    held = hold_output_lock(out)  # the first batch
+    try:
+        manifest = _manifest(files, "id,ct,mr\na,a_ct.nrrd,a_mr.nrrd\n")
+        assert main(["batch", "--manifest", str(manifest), "--out", str(out), "--workers", "1"]) == 2
+        assert "another batch is writing there" in capsys.readouterr().err
+    finally:
+        held.close()
+    hold_output_lock(out).close()  # free again once the first one ends

@@ -324,3 +324,16 @@ def test_a_preset_cannot_choose_a_model_to_run(small, tmp_path):
     run = _register(small, "--mr", small / "mr.nrrd", "--preset", preset, "--transform", tmp_path / "t.h5")
     assert_refused(run, "cannot choose a model", "--deep-model")
     assert not (tmp_path / "t.h5").exists()
+
+
+@pytest.mark.parametrize("kind", ["fifo", "deep nesting", "too large"])
+def test_a_preset_that_is_no_preset_exits_2_without_hanging(small, tmp_path, kind):
+    preset = tmp_path / "p.json"
+    if kind == "fifo":
+        os.mkfifo(preset)  # reading it would block forever
+    elif kind == "deep nesting":
+        preset.write_text("[" * 100_000 + "]" * 100_000)
+    else:
+        preset.write_text(json.dumps({"options": {}, "padding": "x" * (2 << 20)}))
+    run = _register(small, "--mr", small / "mr.nrrd", "--preset", preset, "--transform", tmp_path / "t.h5")
+    assert_refused(run, str(preset))

@@ -96,14 +96,15 @@ def run_case(case: CaseSpec, out_dir, settings: BatchSettings, threads: int = 1)
     row.update(id=case.id, worker=_worker_name(), preset=case_settings["preset"], initializer=case.initializer)
     try:
         inputs = {"ct": case.ct, "mr": case.mr, "ct_landmarks": case.ct_landmarks, "mr_landmarks": case.mr_landmarks}
-        fingerprint = case_fingerprint(inputs, case_settings)
+        # The case's time limit starts now: reading and hashing its inputs count too.
+        deadline = started + settings.case_timeout_s if settings.case_timeout_s else None
+        fingerprint = case_fingerprint(inputs, case_settings, deadline)
         previous = _finished_row(folder, fingerprint, settings)
         if previous is not None:
             return {**previous, "id": case.id, "status": "skipped", "worker": row["worker"]}  # the manifest's id
         folder.mkdir(parents=True, exist_ok=True)
         (folder / RECORD).unlink(missing_ok=True)
         (folder / LOG).write_text("")
-        deadline = started + settings.case_timeout_s if settings.case_timeout_s else None
         peaks = [_run(case, folder, "register", _register_arguments(case, folder, case_settings), threads, deadline)]
         if settings.fuse:
             fuse_arguments = ["--ct", case.ct, "--mr", str(folder / RESAMPLED_MR), "--output", str(folder / FUSED)]

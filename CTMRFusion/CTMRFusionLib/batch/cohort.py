@@ -8,6 +8,7 @@ finish, so an interrupted cohort keeps what it finished and a rerun skips it.
 
 from __future__ import annotations
 
+import sys
 import time
 import uuid
 from collections.abc import Callable
@@ -90,6 +91,31 @@ def check_outputs_are_not_inputs(manifest, cases: list[CaseSpec], out_dir: Path,
                     raise ManifestError(f"case {case.id}: {problem}; use another --out")
 
 
+#: The lock file in ``--out`` that one batch holds while it writes there (case ids cannot start with a dot).
+LOCK_NAME = ".ctmrfusion-batch.lock"
+
+
+def hold_output_lock(out_dir: Path):
+    """An exclusive lock on ``out_dir`` for this process (released when the returned file is closed, or when the
+    process ends, however it ends); :class:`InvalidInputError` when another batch holds it."""
+    handle = open(out_dir / LOCK_NAME, "a+")
+    try:
+        if sys.platform == "win32":
+            import msvcrt  # noqa: PLC0415 — Windows only
+
+            msvcrt.locking(handle.fileno(), msvcrt.LK_NBLCK, 1)
+        else:
+            import fcntl  # noqa: PLC0415 — POSIX only
+
+            fcntl.flock(handle.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except OSError:
+        handle.close()
+        raise InvalidInputError(
+            f"--out {out_dir}: another batch is writing there; wait for it or choose another folder"
+        ) from None
+    return handle
+
+
 def run_batch(
     manifest,
     out_dir,
@@ -128,14 +154,16 @@ def run_batch(
     settings = BatchSettings(preset=preset, fuse=fuse, interpolator=interpolator, case_timeout_s=case_timeout_s)
     check_outputs_are_not_inputs(manifest, cases, out_dir, settings)
 
+    out_dir.mkdir(parents=True, exist_ok=True)
+    lock = hold_output_lock(out_dir)
     engine = cluster.start(scheduler, workers, threads_per_worker)
     try:
-        out_dir.mkdir(parents=True, exist_ok=True)
         if on_engine is not None:
             on_engine(engine)
         rows = _run_cases(engine.client, cases, out_dir, settings, progress)
     finally:
         engine.close()
+        lock.close()
     return BatchResult(rows, out_dir, engine.dashboard, counts(rows))
 
 

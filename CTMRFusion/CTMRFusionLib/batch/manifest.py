@@ -127,6 +127,8 @@ def _case(path: Path, line: int, values: dict) -> CaseSpec:
             target = target if target.is_absolute() else path.parent / target
             if not target.exists():
                 raise ManifestError(f"{where}: {name} {values[name]!r} not found (looked for {target})")
+            if not (target.is_file() or target.is_dir()):  # a device or a FIFO would never end reading
+                raise ManifestError(f"{where}: {name} {values[name]!r} is not a regular file or a folder")
             resolved[name] = str(target.resolve())
     preset, initializer = values.get("preset"), values.get("initializer")
     if preset:

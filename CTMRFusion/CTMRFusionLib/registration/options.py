@@ -186,14 +186,24 @@ def preset_names() -> list[str]:
     return sorted(p.stem for p in PRESETS_DIR.glob("*.json"))
 
 
+#: A preset file is a few hundred bytes; anything this large is not one.
+MAX_PRESET_BYTES = 1 << 20
+
+
 def read_preset_file(path) -> RegistrationOptions:
     """A user preset: a JSON file ``{"description": ..., "options": {name: value}}`` as :func:`write_preset_file`
     writes it (and as the bundled presets are). Unknown or invalid options raise ``ValueError`` naming them."""
     path = Path(path)
+    if not path.is_file():  # a FIFO or a device would block or never end
+        raise ValueError(f"Preset file {path}: {'not found' if not path.exists() else 'not a regular file'}.")
+    if path.stat().st_size > MAX_PRESET_BYTES:
+        raise ValueError(f"Preset file {path}: larger than {MAX_PRESET_BYTES // 1024} kB; a preset is a few lines.")
     try:
         document = json.loads(path.read_text(encoding="utf-8"))
     except (OSError, UnicodeDecodeError, json.JSONDecodeError) as error:
         raise ValueError(f"Preset file {path}: cannot read it as JSON ({error}).") from None
+    except RecursionError:
+        raise ValueError(f"Preset file {path}: nested too deeply to be a preset.") from None
     if not isinstance(document, dict) or not isinstance(document.get("options"), dict):
         raise ValueError(f"Preset file {path}: expected a JSON object with an 'options' object.")
     values = {k: tuple(v) if isinstance(v, list) else v for k, v in document["options"].items()}
