@@ -337,3 +337,37 @@ def test_a_preset_that_is_no_preset_exits_2_without_hanging(small, tmp_path, kin
         preset.write_text(json.dumps({"options": {}, "padding": "x" * (2 << 20)}))
     run = _register(small, "--mr", small / "mr.nrrd", "--preset", preset, "--transform", tmp_path / "t.h5")
     assert_refused(run, str(preset))
+
+
+@pytest.mark.parametrize(
+    ("options", "named"),
+    [
+        ({"clip_percentiles": [1.0]}, "clip_percentiles"),
+        ({"clip_percentiles": []}, "clip_percentiles"),
+        ({"iterations": 200.0}, "iterations"),
+        ({"iterations": True}, "iterations"),
+        ({"random_seed": 1e30}, "random_seed"),
+        ({"random_seed": "x"}, "random_seed"),
+        ({"level_spacings_mm": [1e-9], "smoothing_sigmas_mm": [0.0]}, "level_spacings_mm"),
+        ({"level_spacings_mm": [2.0] * 50, "smoothing_sigmas_mm": [0.0] * 50}, "level_spacings_mm"),
+        ({"convergence_window": 0}, "convergence_window"),
+        ({"minimum_step_mm": 0}, "minimum_step_mm"),
+        ({"minimum_step_mm": -1}, "minimum_step_mm"),
+        ({"search_candidates": 2.5}, "search_candidates"),
+        ({"deep_polish": "yes"}, "deep_polish"),
+    ],
+)
+def test_every_preset_value_is_checked_against_one_schema_before_any_work(small, tmp_path, options, named):
+    """Types, ranges and lengths in one place: each bad value exits 2 with one line naming the key (issue 34)."""
+    preset = tmp_path / "p.json"
+    preset.write_text(json.dumps({"options": options}))
+    run = _register(small, "--mr", small / "mr.nrrd", "--preset", preset, "--transform", tmp_path / "t.h5")
+    assert_refused(run, named)
+    assert not (tmp_path / "t.h5").exists()
+
+
+def test_non_finite_numbers_in_a_preset_are_refused(small, tmp_path):
+    preset = tmp_path / "p.json"
+    preset.write_text('{"options": {"minimum_step_mm": Infinity, "learning_rate": NaN}}')
+    run = _register(small, "--mr", small / "mr.nrrd", "--preset", preset, "--transform", tmp_path / "t.h5")
+    assert_refused(run, "must be a finite number")

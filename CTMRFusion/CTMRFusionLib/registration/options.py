@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import math
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -24,6 +25,23 @@ OPTION_RANGES = {
     "iterations": (1, 10000),
     "maximum_samples": (1000, 10_000_000),
 }
+#: Inclusive ranges of the other numeric options (the schema every preset is checked against).
+OTHER_RANGES = {
+    "random_seed": (0, 2**31 - 1),
+    "learning_rate": (1e-6, 100.0),
+    "minimum_step_mm": (1e-4, 10.0),
+    "convergence_window": (1, 1000),
+    "convergence_minimum_value": (0.0, 1.0),
+    "mask_margin_mm": (0.0, 200.0),
+    "search_spacing_mm": (0.5, 50.0),
+    "search_translation_step_mm": (0.0, 200.0),
+    "search_candidates": (1, 24),
+    "search_iterations": (1, 10000),
+}
+#: Pyramid levels: how many, and each spacing and sigma (mm).
+MAX_LEVELS = 8
+LEVEL_SPACING_RANGE_MM = (0.05, 100.0)
+SMOOTHING_SIGMA_RANGE_MM = (0.0, 100.0)
 
 
 @dataclass
@@ -110,14 +128,53 @@ class RegistrationOptions:
     deep_restart_angle_deg: float = 30.0
 
     def __post_init__(self) -> None:
+        self._check_types()
         self.level_spacings_mm = tuple(float(v) for v in self.level_spacings_mm)
         self.smoothing_sigmas_mm = tuple(float(v) for v in self.smoothing_sigmas_mm)
         self.clip_percentiles = tuple(float(v) for v in self.clip_percentiles)
         self.validate()
 
+    def _check_types(self) -> None:
+        """Each option of the type its field declares (an int is not a float, a bool not a number), numbers
+        finite, sequences of the declared length: ``ValueError`` naming the option and what it got."""
+        for field in dataclasses.fields(self):
+            name, kind, value = field.name, field.type, getattr(self, field.name)
+            shown = repr(value) if len(repr(value)) < 60 else repr(value)[:57] + "..."
+            if kind.startswith("tuple"):
+                length = 2 if kind == "tuple[float, float]" else None
+                if not isinstance(value, (tuple, list)) or not all(_is_number(v) for v in value):
+                    raise ValueError(f"Invalid registration option: {name} must be a list of numbers, got {shown}.")
+                if length is not None and len(value) != length:
+                    raise ValueError(f"Invalid registration option: {name} needs {length} numbers, got {len(value)}.")
+                if len(value) > MAX_LEVELS:
+                    raise ValueError(
+                        f"Invalid registration option: {name} has {len(value)} levels (at most {MAX_LEVELS})."
+                    )
+            elif kind == "int" and not (isinstance(value, int) and not isinstance(value, bool)):
+                raise ValueError(f"Invalid registration option: {name} must be a whole number, got {shown}.")
+            elif kind == "float" and not _is_number(value):
+                raise ValueError(f"Invalid registration option: {name} must be a finite number, got {shown}.")
+            elif kind == "bool" and not isinstance(value, bool):
+                raise ValueError(f"Invalid registration option: {name} must be true or false, got {shown}.")
+            elif kind == "str" and not isinstance(value, str):
+                raise ValueError(f"Invalid registration option: {name} must be text, got {shown}.")
+
     def validate(self) -> None:
         """Raise ``ValueError`` naming the first option that is out of range."""
+        low_spacing, high_spacing = LEVEL_SPACING_RANGE_MM
         checks = [
+            *(
+                (low <= getattr(self, name) <= high, f"{name} must be in {low}..{high}, got {getattr(self, name)}")
+                for name, (low, high) in OTHER_RANGES.items()
+            ),
+            (
+                all(low_spacing <= v <= high_spacing for v in self.level_spacings_mm),
+                f"level_spacings_mm must each be in {low_spacing}..{high_spacing} mm",
+            ),
+            (
+                all(v <= SMOOTHING_SIGMA_RANGE_MM[1] for v in self.smoothing_sigmas_mm),
+                f"smoothing_sigmas_mm must each be at most {SMOOTHING_SIGMA_RANGE_MM[1]} mm",
+            ),
             (len(self.level_spacings_mm) > 0, "level_spacings_mm needs at least one level"),
             (
                 len(self.level_spacings_mm) == len(self.smoothing_sigmas_mm),
@@ -179,6 +236,11 @@ class RegistrationOptions:
         if not path.is_file():
             raise ValueError(f"Unknown preset '{name}'; available: {', '.join(preset_names())}, or a .json file.")
         return cls.from_dict(json.loads(path.read_text())["options"])
+
+
+def _is_number(value) -> bool:
+    """A finite int or float, not a bool."""
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
 
 
 def preset_names() -> list[str]:
