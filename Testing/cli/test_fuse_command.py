@@ -121,3 +121,29 @@ def test_fuse_refuses_corrupted_or_foreign_models(tmp_path):
     shutil.copy(shipped_model_path(), copy)
     run = ctmrfusion("fuse", "--ct", a, "--mr", a, "--output", tmp_path / "ok.png", "--model", copy, "--quiet")
     assert run.returncode == 0, run.stderr
+
+
+def test_a_16_bit_png_of_an_8_bit_picture_fuses_exactly_as_the_8_bit_file(tmp_path):
+    """8-bit values stored in 16 bits are on the fusion scale as they are (issue 34: up to 43 grey levels apart)."""
+    rng = np.random.default_rng(4)
+    ct, mr = (rng.uniform(0, 255, (64, 64)).astype(np.uint8) for _ in range(2))
+    outputs = {}
+    for bits, dtype in (("8", np.uint8), ("16", np.uint16)):
+        for role, array in (("ct", ct), ("mr", mr)):
+            sitk.WriteImage(sitk.GetImageFromArray(array.astype(dtype)), str(tmp_path / f"{role}{bits}.png"))
+        output = tmp_path / f"fused{bits}.png"
+        run = ctmrfusion(
+            "fuse", "--ct", tmp_path / f"ct{bits}.png", "--mr", tmp_path / f"mr{bits}.png", "--output", output
+        )
+        assert run.returncode == 0, run.stderr
+        outputs[bits] = sitk.GetArrayFromImage(sitk.ReadImage(str(output)))
+    assert np.array_equal(outputs["8"], outputs["16"])
+
+
+def test_an_image_too_small_for_the_unet_is_refused_naming_its_size_not_the_model(tmp_path):
+    for role in ("ct", "mr"):
+        sitk.WriteImage(sitk.GetImageFromArray(np.full((1, 1), 7, np.uint8)), str(tmp_path / f"{role}.png"))
+    run = ctmrfusion("fuse", "--ct", tmp_path / "ct.png", "--mr", tmp_path / "mr.png", "--output", tmp_path / "f.png")
+    assert run.returncode == 2 and "1×1 pixels" in run.stderr and "16×16" in run.stderr
+    assert "model" not in run.stderr.lower()
+    assert not (tmp_path / "f.png").exists()

@@ -230,6 +230,13 @@ def test_planted_checkpoints_never_run_code(tmp_path):
     assert_refused(run, "checkpoint.pt", "refused")
     run = ctmrfusion(*base, "--out", tmp_path / "run2", "--init-from", payload)
     assert run.returncode == 2 and "evil.pt" in run.stderr, run.stderr
+    import pickle
+
+    plain = tmp_path / "plain.pkl"  # a plain pickle: one error line, no torch warning before it (issue 34)
+    plain.write_bytes(pickle.dumps({"a": 1}, protocol=4))
+    run = ctmrfusion(*base, "--out", tmp_path / "run3", "--init-from", plain)
+    assert_refused(run, "plain.pkl")
+    assert "warning" not in run.stderr
     run = ctmrfusion("train-registration", "--data", data, "--out", out, "--resume", "--epochs", 1, "--quiet")
     assert run.returncode == 2 and "Traceback" not in run.stderr, run.stderr
     assert not marker.exists()

@@ -50,5 +50,9 @@ def normalize_mr(
 
 
 def is_8bit(array: np.ndarray) -> bool:
-    """True for uint8 data, already on the fusion scale."""
-    return np.asarray(array).dtype == np.uint8
+    """True for data already on the fusion scale: uint8, or whole numbers within 0–255 in a wider integer type (a
+    16-bit PNG of an 8-bit picture fuses exactly as the 8-bit file does)."""
+    array = np.asarray(array)
+    if array.dtype == np.uint8:
+        return True
+    return array.dtype.kind in "ui" and array.size > 0 and int(array.min()) >= 0 and int(array.max()) <= 255

@@ -24,6 +24,9 @@ from CTMRFusionLib.fusion.normalization import NormalizationOptions, is_8bit, no
 from CTMRFusionLib.imaging.body_mask import body_percentiles
 from CTMRFusionLib.io.images import grey_array
 
+#: The smallest slice side the U-Net takes: its four 2× down-samplings need at least 16 pixels.
+MIN_UNET_SIDE = 16
+
 #: The default CT window and MR scaling (immutable, so one instance serves every call).
 DEFAULT_NORMALIZATION = NormalizationOptions()
 
@@ -121,6 +124,12 @@ def fuse_images(
 ) -> sitk.Image:
     """Fused image of a CT/MR pair (see the module docstring for 2D and 3D rules)."""
     check_fusion_inputs(ct, mr)
+    if method == "unet" and min(ct.GetSize()[:2]) < MIN_UNET_SIDE:
+        width, height = ct.GetSize()[:2]
+        raise InvalidInputError(
+            f"the images are {width}×{height} pixels: the U-Net needs at least {MIN_UNET_SIDE}×{MIN_UNET_SIDE} "
+            "(it halves them four times); use a classic rule (--method max, average, laplacian or gff)"
+        )
     if _is_2d(ct):
         a = _grey_2d(ct, "CT").reshape(1, ct.GetSize()[1], ct.GetSize()[0])
         b = _grey_2d(mr, "MR").reshape(a.shape)

@@ -19,6 +19,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from CTMRFusionLib.core.errors import InvalidInputError
 from CTMRFusionLib.datasets import atlas_slices as slice_pairs
 from CTMRFusionLib.fusion import rules as fusion_rules
 from CTMRFusionLib.fusion.evaluation import method_means
@@ -31,6 +32,7 @@ from CTMRFusionLib.ml.torchscript import read_scripted
 from CTMRFusionLib.ml.training_loop import TrainingLoop
 from CTMRFusionLib.ml.training_support import (
     cpu_description,
+    load_plain,
     seed_everything,
 )
 
@@ -235,11 +237,11 @@ def initial_weights(path, width: int) -> dict:
         state = read_scripted(path, torch)[0].state_dict()
     except RuntimeError:
         try:
-            saved = torch.load(path, map_location="cpu", weights_only=True)
-            state = saved.get("model", saved) if isinstance(saved, dict) else None
-        except Exception:
+            saved = load_plain(path, "--init-from")
+            state = saved.get("model", saved)
+        except InvalidInputError:
             state = None
-    if not isinstance(state, dict):
+    if not isinstance(state, dict) or not all(isinstance(v, torch.Tensor) for v in state.values()):
         raise ValueError(f"--init-from: {path} holds neither a TorchScript model nor a training checkpoint")
     expected = FusionUNet(width).state_dict()
     if {k: tuple(v.shape) for k, v in state.items()} != {k: tuple(v.shape) for k, v in expected.items()}:

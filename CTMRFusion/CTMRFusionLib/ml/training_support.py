@@ -7,6 +7,7 @@ import pickle
 import platform
 import random
 import sys
+import warnings
 
 import numpy as np
 import torch
@@ -61,7 +62,9 @@ def load_plain(path, what: str) -> dict:
     (``weights_only=True``); a file that needs more (a pickled object: possibly a planted payload) or is not a
     torch file is refused with :class:`InvalidInputError`."""
     try:
-        state = torch.load(path, map_location="cpu", weights_only=True)
+        with warnings.catch_warnings():  # torch's notes on an untrusted file are not the user's business
+            warnings.simplefilter("ignore")
+            state = torch.load(path, map_location="cpu", weights_only=True)
     except (pickle.UnpicklingError, RuntimeError, EOFError, ValueError, AttributeError) as error:
         reason = " ".join(str(error).split())[:160]
         raise InvalidInputError(f"{what} {path}: refused, not plain saved tensors ({reason})") from None
