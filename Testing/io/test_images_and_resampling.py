@@ -44,3 +44,21 @@ def test_interpolators_agree_inside_and_keep_the_mr_type(demo_images):
         assert not np.array_equal(other, linear)
     with pytest.raises(ValueError, match="Unknown interpolator 'cubic'"):
         resample_onto(mr, reference, transform, "cubic")
+
+
+def test_a_failed_write_names_the_destination_never_the_private_temporary_folder(tmp_path):
+    from CTMRFusionLib.io.atomic_files import write_atomically
+
+    destination = tmp_path / "out" / "volume.nrrd"
+
+    def itk_like_failure(name):
+        raise RuntimeError(f"Could not create IO object for writing file {name}")
+
+    def disk_full(name):
+        raise OSError(28, "No space left on device", name)
+
+    for write in (itk_like_failure, disk_full):
+        with pytest.raises((RuntimeError, OSError)) as failed:
+            write_atomically(destination, write)
+        assert str(destination) in str(failed.value) and ".ctmrfusion-" not in str(failed.value)
+    assert list((tmp_path / "out").iterdir()) == []  # nothing left behind

@@ -23,7 +23,14 @@ def write_atomically(path, write) -> None:
         path.parent.mkdir(parents=True, exist_ok=True)
     folder = Path(tempfile.mkdtemp(prefix=".ctmrfusion-", dir=str(path.parent or ".")))
     try:
-        write(str(folder / path.name))
+        try:
+            write(str(folder / path.name))
+        except OSError as error:  # said of the destination: the private folder is no business of the user's
+            raise OSError(error.errno, error.strerror or str(error), str(path)) from None
+        except RuntimeError as error:
+            raise RuntimeError(
+                str(error).replace(str(folder / path.name), str(path)).replace(str(folder), "")
+            ) from None
         for produced in folder.iterdir():
             os.replace(produced, path.parent / produced.name)
     finally:
