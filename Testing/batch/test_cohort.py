@@ -115,6 +115,7 @@ def test_a_second_run_recomputes_nothing(cohort):
     assert run.returncode == 1, run.stderr  # the corrupt case still fails
     rows = _rows(out)
     assert [rows[case]["status"] for case in OK_CASES] == ["skipped"] * 3
+    assert rows[REVIEW_CASE]["status"] == "review"  # not recomputed, and still to be reviewed
     assert {path: path.stat().st_mtime_ns for path in watched} == before
 
 

@@ -87,7 +87,7 @@ def run_case(case: CaseSpec, out_dir, settings: BatchSettings, threads: int = 1)
     """Compute (or reuse) ``case`` in ``out_dir/<id>/``; return its summary row (see :data:`ROW_FIELDS`).
 
     ``threads``: ITK/torch threads for this case. A case whose outputs exist with an equal fingerprint is not
-    recomputed: its earlier row comes back with status ``skipped``.
+    recomputed: its earlier row comes back with status ``skipped`` (``review`` stays ``review``).
     """
     started = time.monotonic()
     folder = Path(out_dir) / case.id
@@ -101,7 +101,9 @@ def run_case(case: CaseSpec, out_dir, settings: BatchSettings, threads: int = 1)
         fingerprint = case_fingerprint(inputs, case_settings, deadline)
         previous = _finished_row(folder, fingerprint, settings)
         if previous is not None:
-            return {**previous, "id": case.id, "status": "skipped", "worker": row["worker"]}  # the manifest's id
+            # Not recomputed: "skipped", except that a result to review stays "review" (a rerun never hides it).
+            status = "review" if previous.get("status") == "review" else "skipped"
+            return {**previous, "id": case.id, "status": status, "worker": row["worker"]}  # the manifest's id
         folder.mkdir(parents=True, exist_ok=True)
         (folder / RECORD).unlink(missing_ok=True)
         (folder / LOG).write_text("")
