@@ -147,3 +147,16 @@ def test_an_image_too_small_for_the_unet_is_refused_naming_its_size_not_the_mode
     assert run.returncode == 2 and "1×1 pixels" in run.stderr and "16×16" in run.stderr
     assert "model" not in run.stderr.lower()
     assert not (tmp_path / "f.png").exists()
+
+
+def test_the_unet_runs_on_the_threads_asked_and_refuses_zero(tmp_path):
+    rng = np.random.default_rng(6)
+    for role in ("ct", "mr"):
+        sitk.WriteImage(
+            sitk.GetImageFromArray(rng.uniform(0, 255, (64, 64)).astype(np.uint8)), str(tmp_path / f"{role}.png")
+        )
+    arguments = ["fuse", "--ct", tmp_path / "ct.png", "--mr", tmp_path / "mr.png", "--output", tmp_path / "f.png"]
+    run = ctmrfusion(*arguments, "--threads", 1)
+    assert run.returncode == 0 and "1 thread," in run.stdout, run.stdout
+    run = ctmrfusion(*arguments, "--threads", 0)
+    assert run.returncode == 2 and "--threads must be from 1" in run.stderr

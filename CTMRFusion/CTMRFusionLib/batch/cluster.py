@@ -7,10 +7,10 @@ worker host with 16 cores running 4 workers × 2 threads gives each case 2 threa
 from __future__ import annotations
 
 import logging
-import os
 from dataclasses import dataclass
 
 from CTMRFusionLib.core.errors import InvalidInputError
+from CTMRFusionLib.core.threads import available_cores
 
 #: Cores per case when the local cluster's size is not given.
 CORES_PER_CASE = 2
@@ -35,11 +35,6 @@ class Engine:
         self.client.close()
         if self.cluster is not None:
             self.cluster.close()
-
-
-def available_cores() -> int:
-    """CPU cores this process may use (its affinity mask where the platform has one)."""
-    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
 
 
 def start(scheduler: str | None = None, workers: int | None = None, threads_per_worker: int | None = None) -> Engine:

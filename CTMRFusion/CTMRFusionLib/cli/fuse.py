@@ -7,6 +7,7 @@ import time
 
 from CTMRFusionLib.cli.terminal_progress import add_progress_arguments, progress_for
 from CTMRFusionLib.core.errors import InvalidInputError
+from CTMRFusionLib.core.threads import free_cores, use_threads_for_torch
 from CTMRFusionLib.fusion.pipeline import METHODS, check_fusion_inputs, fuse_images, load_model_for
 from CTMRFusionLib.io.images import read_image, write_image
 from CTMRFusionLib.io.output_paths import check_outputs
@@ -35,6 +36,11 @@ def add_parser(commands) -> None:
     fuse.add_argument("--model-sha256", help="refuse --model unless its SHA-256 is this")
     fuse.add_argument("--device", default="auto", help="auto (GPU if available), cpu or cuda")
     fuse.add_argument("--batch-size", type=int, help="slices per U-Net call (default: 2 on the CPU, 16 on a GPU)")
+    fuse.add_argument(
+        "--threads",
+        type=int,
+        help="CPU threads for the U-Net (default: the cores this process may use that the load leaves free)",
+    )
     add_progress_arguments(fuse)
 
 
@@ -44,13 +50,17 @@ def run(args) -> None:
         raise InvalidInputError("--model is only used with --method unet.")
     if args.batch_size is not None and args.batch_size < 1:
         raise InvalidInputError(f"--batch-size must be at least 1, got {args.batch_size}.")
+    if args.threads is not None and not 1 <= args.threads <= 1024:
+        raise InvalidInputError(f"--threads must be from 1 to 1024, got {args.threads}.")
     check_outputs({"--output": args.output}, [args.ct, args.mr, args.model])
     ct, mr = read_image(args.ct, "CT"), read_image(args.mr, "MR")
     check_fusion_inputs(ct, mr)  # before the model is loaded
+    threads = use_threads_for_torch(args.threads or free_cores()) if args.method == "unet" else None
     model = load_model_for(args.method, args.model, args.device, args.model_sha256)
     started = time.perf_counter()
     fused = fuse_images(ct, mr, args.method, model, batch_size=args.batch_size, progress=progress)
     write_image(fused, args.output)
     size = "×".join(str(s) for s in fused.GetSize())
-    where = f" on {model.device}, model SHA-256 {model.sha256}" if model is not None else ""
+    threads_text = f"{threads} thread{'' if threads == 1 else 's'}"
+    where = f" on {model.device}, {threads_text}, model SHA-256 {model.sha256}" if model is not None else ""
     print(f"Fused ({args.method}{where}) {size} in {time.perf_counter() - started:.1f} s → {args.output}")

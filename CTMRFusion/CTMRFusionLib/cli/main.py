@@ -26,6 +26,7 @@ from CTMRFusionLib import __version__
 from CTMRFusionLib.core.commands import ERROR_PREFIX
 from CTMRFusionLib.core.errors import InvalidInputError
 from CTMRFusionLib.core.process_tree import watch_lifeline
+from CTMRFusionLib.core.threads import use_passive_waits
 from CTMRFusionLib.io.landmark_files import LandmarkError
 from CTMRFusionLib.registration import itk_execution
 
@@ -98,6 +99,7 @@ def main(argv=None) -> int:
         signal.signal(signal.SIGTERM, _terminate) if threading.current_thread() is threading.main_thread() else None
     )
     previous_show, warnings.showwarning = warnings.showwarning, _show_warning
+    use_passive_waits()
     watch_lifeline()
     try:
         code = COMMANDS[args.command].run(args)
