@@ -6,7 +6,7 @@ import SimpleITK as sitk
 import slicer
 import vtk
 
-from CTMRFusionLib.core.frames import matrix_lps_to_ras
+from CTMRFusionLib.core.frames import matrix_lps_to_ras, matrix_to_sitk_affine, sitk_transform_to_matrix
 from CTMRFusionLib.mrml import bridge as mrml_bridge
 from support.data import oblique_image
 from support.ground_truth import move_header, rigid_matrix
@@ -96,8 +96,8 @@ def _euler(angles_deg, translation, center):
 def test_transform_node_round_trip_and_from_parent_convention(scene):
     transform = _euler((5, -170, 12), (16.0, 15.0, -3.0), (-13.0, 8.0, -6.0))
     node = scene.AddNewNodeByClass("vtkMRMLLinearTransformNode")
-    mrml_bridge.set_transform_node_from_sitk(node, transform)
-    back = mrml_bridge.sitk_from_transform_node(node)
+    mrml_bridge.set_transform_node_from_world(node, sitk_transform_to_matrix(transform))
+    back = matrix_to_sitk_affine(mrml_bridge.transform_from_world_lps(node))
     point = (10.0, -20.0, 30.0)
     np.testing.assert_allclose(back.TransformPoint(point), transform.TransformPoint(point), atol=1e-9)
     # FromParent maps a CT (world) RAS point to the matching MR RAS point.
@@ -118,7 +118,7 @@ def test_transform_file_written_by_simpleitk_reads_the_same_in_slicer(scene, tmp
     from_file = scene.AddNewNodeByClass("vtkMRMLLinearTransformNode")
     assert storage.ReadData(from_file)
     in_memory = scene.AddNewNodeByClass("vtkMRMLLinearTransformNode")
-    mrml_bridge.set_transform_node_from_sitk(in_memory, transform)
+    mrml_bridge.set_transform_node_from_world(in_memory, sitk_transform_to_matrix(transform))
     a, b = vtk.vtkMatrix4x4(), vtk.vtkMatrix4x4()
     from_file.GetMatrixTransformFromParent(a)
     in_memory.GetMatrixTransformFromParent(b)
@@ -133,7 +133,7 @@ def test_hardened_transform_in_mrml_gives_simpleitks_resampled_voxels(scene, dem
     node = scene.AddNewNodeByClass("vtkMRMLScalarVolumeNode")
     mrml_bridge.update_volume_node_from_sitk(node, mr)
     transform_node = scene.AddNewNodeByClass("vtkMRMLLinearTransformNode")
-    mrml_bridge.set_transform_node_from_sitk(transform_node, transform)
+    mrml_bridge.set_transform_node_from_world(transform_node, sitk_transform_to_matrix(transform))
     node.SetAndObserveTransformNodeID(transform_node.GetID())
     node.HardenTransform()
     assert node.GetParentTransformNode() is None

@@ -115,12 +115,6 @@ def update_volume_node_from_sitk(volume_node, image: sitk.Image) -> None:
     volume_node.SetAndObserveImageData(image_data)
 
 
-def set_transform_node_from_sitk(transform_node, transform_fixed_to_moving_lps: sitk.Transform) -> None:
-    """Store a linear fixed→moving LPS transform in a ``vtkMRMLLinearTransformNode`` as FromParent (RAS)."""
-    matrix_ras = frames.matrix_lps_to_ras(frames.sitk_transform_to_matrix(transform_fixed_to_moving_lps))
-    transform_node.SetMatrixTransformFromParent(_numpy_to_vtk_matrix(matrix_ras))
-
-
 def transform_from_world_lps(transform_node) -> np.ndarray:
     """4x4 LPS matrix from world coordinates to the coordinates of a node placed under ``transform_node`` (the
     node and all its parents). Non-linear transforms raise :class:`ParentTransformError`."""
@@ -143,12 +137,3 @@ def set_transform_node_from_world(transform_node, world_to_moving_lps: np.ndarra
     own parents are applied: a volume placed under it then shows ``world_to_moving_lps``'s alignment."""
     from_parent = world_to_moving_lps @ np.linalg.inv(world_to_local_lps(transform_node))
     transform_node.SetMatrixTransformFromParent(_numpy_to_vtk_matrix(frames.matrix_lps_to_ras(from_parent)))
-
-
-def sitk_from_transform_node(transform_node) -> sitk.AffineTransform:
-    """The fixed→moving LPS transform (affine) held by a linear transform node's FromParent matrix."""
-    if not transform_node.IsLinear():
-        raise ValueError(f"Transform '{transform_node.GetName()}' is not linear.")
-    from_parent = vtk.vtkMatrix4x4()
-    transform_node.GetMatrixTransformFromParent(from_parent)
-    return frames.matrix_to_sitk_affine(frames.matrix_ras_to_lps(_vtk_matrix_to_numpy(from_parent)))
