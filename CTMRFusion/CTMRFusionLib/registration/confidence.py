@@ -33,6 +33,7 @@ from CTMRFusionLib.registration.metric_samples import VoxelFrame
 from CTMRFusionLib.registration.mi_refinement import MOVING_SPACING_RATIO
 from CTMRFusionLib.registration.mi_score import MutualInformationScore
 from CTMRFusionLib.registration.preparation import on_grid
+from CTMRFusionLib.registration.start_selection import pose_distance_mm
 
 #: Below this normalised MI inside the CT body the images do not explain each other.
 MIN_NORMALIZED_MI = 0.08
@@ -129,13 +130,11 @@ def assess(pair, chosen, outcomes, options) -> Confidence:
     }
     finest = len(options.level_spacings_mm) - 1
     chosen_metric = chosen.metrics.get(finest)
-    homogeneous = np.c_[ct_points, np.ones(len(ct_points))]
     for outcome in outcomes:
         metric = outcome.metrics.get(finest)
         if outcome is chosen or metric is None or not np.isfinite(metric) or not np.isfinite(chosen_metric):
             continue
-        difference = homogeneous @ (sitk_transform_to_matrix(outcome.transform) - matrix).T
-        distance = float(np.linalg.norm(difference[:, :3], axis=1).mean())
+        distance = pose_distance_mm(outcome.transform, transform, ct_points)
         if distance > DISTINCT_MM:
             gap = (metric - chosen_metric) / max(abs(chosen_metric), 1e-12)
             if measures["alternative_gap"] is None or gap < measures["alternative_gap"]:
