@@ -30,23 +30,15 @@ from CTMRFusionLib.core.threads import use_passive_waits
 from CTMRFusionLib.io.landmark_files import LandmarkError
 from CTMRFusionLib.registration import itk_execution
 
-#: Subcommand name → the module of this package that implements it, in the order ``--help`` lists them.
-SUBCOMMAND_MODULES = {
-    "register": "register",
-    "snapshot": "snapshot",
-    "fuse": "fuse",
-    "train-fusion": "train_fusion",
-    "train-registration": "train_registration",
-    "batch": "batch",
-    "demo": "demo",
-}
+#: The subcommands, in the order ``--help`` lists them; ``train-fusion`` is implemented by ``cli/train_fusion.py``.
+SUBCOMMANDS = ("register", "snapshot", "fuse", "train-fusion", "train-registration", "batch", "demo")
 
 
 def installed_commands() -> dict:
     """Subcommand name → module, for the subcommands whose module is installed."""
     commands = {}
-    for name, module in SUBCOMMAND_MODULES.items():
-        qualified = f"{__package__}.{module}"
+    for name in SUBCOMMANDS:
+        qualified = f"{__package__}.{name.replace('-', '_')}"
         if importlib.util.find_spec(qualified) is not None:
             commands[name] = importlib.import_module(qualified)
     return commands
