@@ -14,10 +14,16 @@ import types
 from PySide6 import QtCore, QtWidgets
 from PySide6.QtCore import Property, Signal
 
-from .pythonqt import pythonqt_class, register_widget_class
+from .pythonqt import pythonqt_class, register_widget_class, row_layout
 
 qt_widget = pythonqt_class(QtWidgets.QWidget)
 HEADER_HEIGHT = 22  # pixels of a collapsible button's header
+
+
+def _show_contents(widget, visible: bool) -> None:
+    """Show or hide a collapsible widget's contents: its direct child widgets."""
+    for child in QtCore.QObject.findChildren(widget, QtWidgets.QWidget, options=QtCore.Qt.FindDirectChildrenOnly):
+        child.setVisible(visible)
 
 
 class ctkCollapsibleButton(pythonqt_class(QtWidgets.QAbstractButton)):
@@ -41,8 +47,7 @@ class ctkCollapsibleButton(pythonqt_class(QtWidgets.QAbstractButton)):
             return
         self._collapsed = collapsed
         QtWidgets.QAbstractButton.setChecked(self, not collapsed)
-        for child in QtCore.QObject.findChildren(self, QtWidgets.QWidget, options=QtCore.Qt.FindDirectChildrenOnly):
-            child.setVisible(not collapsed)
+        _show_contents(self, not collapsed)
         self.contentsCollapsed.emit(collapsed)
 
     collapsed = Property(bool, getCollapsed, setCollapsed)
@@ -83,8 +88,7 @@ class ctkCollapsibleGroupBox(pythonqt_class(QtWidgets.QGroupBox)):
     def setCollapsed(self, collapsed: bool) -> None:
         self._collapsed = collapsed
         QtWidgets.QGroupBox.setChecked(self, not collapsed)
-        for child in QtCore.QObject.findChildren(self, QtWidgets.QWidget, options=QtCore.Qt.FindDirectChildrenOnly):
-            child.setVisible(not collapsed)
+        _show_contents(self, not collapsed)
 
     collapsed = Property(bool, getCollapsed, setCollapsed)
 
@@ -100,10 +104,7 @@ class ctkSliderWidget(qt_widget):
         self._spin = QtWidgets.QDoubleSpinBox(self)
         self._slider = QtWidgets.QSlider(QtCore.Qt.Horizontal, self)
         self._slider.setRange(0, 1000)
-        layout = QtWidgets.QHBoxLayout(self)
-        layout.setContentsMargins(0, 0, 0, 0)
-        layout.addWidget(self._slider, 1)
-        layout.addWidget(self._spin)
+        row_layout(self, self._slider, self._spin)
         self._spin.valueChanged.connect(self._onSpin)
         self._slider.valueChanged.connect(self._onSlider)
 
@@ -143,10 +144,7 @@ class ctkPathLineEdit(qt_widget):
         self._browse = QtWidgets.QToolButton(self)
         self._browse.setText("…")
         self._nameFilters: list[str] = []
-        layout = QtWidgets.QHBoxLayout(self)
-        layout.setContentsMargins(0, 0, 0, 0)
-        layout.addWidget(self._edit, 1)
-        layout.addWidget(self._browse)
+        row_layout(self, self._edit, self._browse)
         self._edit.textChanged.connect(self.currentPathChanged.emit)
 
     def getCurrentPath(self) -> str:

@@ -13,7 +13,7 @@ import vtk
 from PySide6 import QtGui, QtWidgets
 from PySide6.QtCore import Property, Signal
 
-from .pythonqt import pythonqt_class, register_widget_class
+from .pythonqt import pythonqt_class, register_widget_class, row_layout
 
 qt_widget = pythonqt_class(QtWidgets.QWidget)
 
@@ -52,9 +52,7 @@ class qMRMLNodeComboBox(qt_widget):
         self._flags = {"addEnabled": True, "removeEnabled": True, "renameEnabled": False, "editEnabled": False}
         self._current = None
         self._combo = QtWidgets.QComboBox(self)
-        layout = QtWidgets.QHBoxLayout(self)
-        layout.setContentsMargins(0, 0, 0, 0)
-        layout.addWidget(self._combo)
+        row_layout(self, self._combo)
         self._combo.currentIndexChanged.connect(self._onIndexChanged)
         QtWidgets.QWidget.setEnabled(self, False)  # disabled until it has a scene, as in Slicer
 

@@ -125,6 +125,15 @@ def pythonqt_class(base: type) -> type:
     return made
 
 
+def row_layout(parent, stretching, *others) -> None:
+    """Lay ``parent``'s child widgets out in one margin-less row: ``stretching`` takes the spare width."""
+    layout = QtWidgets.QHBoxLayout(parent)
+    layout.setContentsMargins(0, 0, 0, 0)
+    layout.addWidget(stretching, 1)
+    for widget in others:
+        layout.addWidget(widget)
+
+
 def register_widget_class(cls: type, name: str | None = None) -> type:
     """Let :class:`QUiLoader` create ``cls`` for the .ui class ``name`` (default: the class's name)."""
     _custom_widgets[name or cls.__name__] = cls
