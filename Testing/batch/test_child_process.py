@@ -10,6 +10,7 @@ import pytest
 
 from CTMRFusionLib.batch.child_process import run_child
 from CTMRFusionLib.core.commands import command_environment
+from support.processes import ENDED, process_state
 
 
 def _python(code: str) -> list[str]:
@@ -45,15 +46,6 @@ def test_thread_settings_reach_the_child(tmp_path):
     assert "threads 3" in (tmp_path / "log").read_text()
 
 
-def _state(pid: int) -> str:
-    """A process's state letter from /proc ("Z" zombie, ...), or "gone"."""
-    try:
-        with open(f"/proc/{pid}/stat") as stat:
-            return stat.read().rsplit(")", 1)[1].split()[0]
-    except OSError:
-        return "gone"
-
-
 @pytest.mark.skipif(not os.path.isdir("/proc/self"), reason="needs /proc")
 def test_a_deadline_stops_everything_the_case_started(tmp_path):
     """The case's command runs in a process group of its own: a grandchild it started (a launcher's interpreter)
@@ -70,6 +62,6 @@ def test_a_deadline_stops_everything_the_case_started(tmp_path):
     assert result.timed_out and time.monotonic() - started < 15
     grandchild = int(pid_file.read_text())
     deadline = time.monotonic() + 5
-    while _state(grandchild) not in ("Z", "X", "gone") and time.monotonic() < deadline:
+    while process_state(grandchild) not in (*ENDED, "gone") and time.monotonic() < deadline:
         time.sleep(0.05)
-    assert _state(grandchild) in ("Z", "X", "gone"), "the grandchild outlived its case"
+    assert process_state(grandchild) in (*ENDED, "gone"), "the grandchild outlived its case"

@@ -9,6 +9,7 @@ import time
 import pytest
 
 from CTMRFusionLib.core.process_tree import group_members, popen_options, stop_tree
+from support.processes import running_processes_naming
 
 
 def test_windows_workers_get_no_console_window_and_a_process_group_of_their_own():
@@ -42,19 +43,6 @@ def test_stopping_a_launcher_stops_the_interpreter_it_started(tmp_path):
     assert os.getpgrp() != child.pid  # this process was never in that group
 
 
-def _processes_naming(marker: str) -> list[int]:
-    found = []
-    for entry in os.listdir("/proc"):
-        if entry.isdigit():
-            try:
-                with open(f"/proc/{entry}/cmdline", "rb") as cmdline, open(f"/proc/{entry}/stat") as stat:
-                    if marker.encode() in cmdline.read() and stat.read().rsplit(")", 1)[1].split()[0] not in "ZX":
-                        found.append(int(entry))
-            except OSError:
-                continue
-    return found
-
-
 @pytest.mark.skipif(sys.platform == "win32" or not os.path.isdir("/proc/self"), reason="needs POSIX and /proc")
 def test_a_worker_ends_itself_when_its_parent_is_killed_even_through_a_launcher(tmp_path, sample):
     """The parent (Slicer, a Dask worker) holds the worker's stdin; killed with SIGKILL it cannot stop anything,
@@ -76,7 +64,7 @@ time.sleep(600)
     parent = subprocess.Popen([sys.executable, "-c", parent_code])
 
     def workers():
-        return [pid for pid in _processes_naming(marker) if pid != parent.pid]  # its code names the marker too
+        return [pid for pid in running_processes_naming(marker) if pid != parent.pid]  # its code names the marker too
 
     deadline = time.monotonic() + 60
     while len(workers()) < 2 and time.monotonic() < deadline:

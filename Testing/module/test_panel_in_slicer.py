@@ -19,6 +19,7 @@ import SimpleITK as sitk
 
 from support import slicer_qt
 from support.mrml_nodes import markups_node, volume_node
+from support.processes import running_processes_naming
 
 pytestmark = pytest.mark.skipif(not slicer_qt.available(), reason=slicer_qt.SKIP_REASON)
 
@@ -123,17 +124,7 @@ def _pick_pair(panel, pair, preset="fast"):
 
 def job_processes(job) -> list[int]:
     """PIDs of running processes whose command line names the job's folder (launcher and interpreter)."""
-    marker = str(job.folder).encode()
-    found = []
-    for entry in os.listdir("/proc"):
-        if entry.isdigit():
-            try:
-                with open(f"/proc/{entry}/cmdline", "rb") as cmdline, open(f"/proc/{entry}/stat") as stat:
-                    if marker in cmdline.read() and stat.read().rsplit(")", 1)[1].split()[0] not in "ZX":
-                        found.append(int(entry))
-            except OSError:
-                continue
-    return found
+    return running_processes_naming(str(job.folder))
 
 
 def _mapped_landmark_error_mm(slicer, pair, mr_node) -> float:
