@@ -35,7 +35,7 @@ from CTMRFusionLib.core.frames import sitk_transform_to_matrix
 from CTMRFusionLib.io.landmark_files import read_landmarks
 from CTMRFusionLib.io.sample_data import demo_pair
 from CTMRFusionLib.registration.rigid import register_rigid
-from support.atlas_stacks import atlas_stacks, body_points, errors, stack
+from support.atlas_stacks import atlas_stacks, body_points, errors, stack, within_bar
 from support.ground_truth import move_header, rigid_matrix
 
 WRONG_ORIENTATION_MM = 20.0
@@ -46,10 +46,6 @@ COLUMNS = [
     "elastix_seconds", "ours_within_bar", "ours_wrong", "elastix_wrong", "level", "reasons",
     "normalized_mi", "ct_in_mr", "mr_in_ct", "alternative_gap",
 ]  # fmt: skip
-
-
-def within_bar(mean_mm: float, max_mm: float, elastix_mean_mm: float) -> bool:
-    return (mean_mm <= 2.5 and max_mm <= 5.0) or mean_mm <= elastix_mean_mm + 0.25
 
 
 def stack_cases() -> dict:

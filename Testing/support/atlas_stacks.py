@@ -56,6 +56,11 @@ def moves(case: str, points: np.ndarray, count: int) -> list[np.ndarray]:
     return [np.eye(4)] + [rigid_matrix(rng.uniform(-30, 30, 3), rng.uniform(-40, 40, 3), centre) for _ in range(count)]
 
 
+def within_bar(mean_mm: float, max_mm: float, elastix_mean_mm: float) -> bool:
+    """Issue 16's bar: within 2.5 mm mean and 5 mm max of the truth, or no worse than elastix + 0.25 mm."""
+    return (mean_mm <= 2.5 and max_mm <= 5.0) or mean_mm <= elastix_mean_mm + 0.25
+
+
 def errors(matrix: np.ndarray, truth: np.ndarray, points: np.ndarray) -> np.ndarray:
     """Distance (mm) between where a CT→MR matrix and the truth send each CT point."""
     homogeneous = np.c_[points, np.ones(len(points))]
