@@ -29,10 +29,9 @@ import SimpleITK as sitk
 
 from CTMRFusionLib.core.frames import sitk_transform_to_matrix
 from CTMRFusionLib.imaging.body_mask import mask_points_lps
-from CTMRFusionLib.registration.metric_samples import VoxelFrame
 from CTMRFusionLib.registration.mi_refinement import MOVING_SPACING_RATIO
 from CTMRFusionLib.registration.mi_score import MutualInformationScore
-from CTMRFusionLib.registration.preparation import on_grid
+from CTMRFusionLib.registration.preparation import on_grid, share_inside
 from CTMRFusionLib.registration.start_selection import pose_distance_mm
 
 #: Below this normalised MI inside the CT body the images do not explain each other.
@@ -61,14 +60,6 @@ class Confidence:
 
     def to_dict(self) -> dict:
         return {"level": self.level, "reasons": list(self.reasons), **self.measures}
-
-
-def body_inside_share(points_lps: np.ndarray, matrix: np.ndarray, image: sitk.Image) -> float:
-    """Share of ``points_lps`` that ``matrix`` (4x4, LPS) sends inside ``image``'s voxel grid."""
-    frame = VoxelFrame.of(image, None)
-    linear, offset = frame.index_map(matrix)
-    index = linear @ np.ascontiguousarray(points_lps.T) + offset[:, None]
-    return float(np.count_nonzero(frame.in_buffer(index, 0.5)) / max(len(points_lps), 1))
 
 
 def judge(measures: dict) -> Confidence:
@@ -123,8 +114,8 @@ def assess(pair, chosen, outcomes, options) -> Confidence:
     mr_points = mask_points_lps(pair.moving_shape_mask, BODY_POINTS)
     measures = {
         "normalized_mi": normalized_mi,
-        "ct_in_mr": body_inside_share(ct_points, matrix, pair.moving),
-        "mr_in_ct": body_inside_share(mr_points, np.linalg.inv(matrix), pair.fixed),
+        "ct_in_mr": share_inside(ct_points, matrix, pair.moving),
+        "mr_in_ct": share_inside(mr_points, np.linalg.inv(matrix), pair.fixed),
         "alternative_gap": None,
         "alternative_distance_mm": None,
     }

@@ -16,6 +16,7 @@ from CTMRFusionLib.core.errors import InvalidInputError
 from CTMRFusionLib.core.frames import sitk_transform_to_matrix
 from CTMRFusionLib.imaging import body_mask as masks
 from CTMRFusionLib.imaging.pyramid import MOVING_SPACING_RATIO, reduce_to_spacing, resample_to_spacing
+from CTMRFusionLib.registration.metric_samples import VoxelFrame
 
 
 @dataclass
@@ -143,12 +144,15 @@ def prepare_pair(
 
 def overlap_fraction(fixed_mask: sitk.Image, moving: sitk.Image, transform: sitk.Transform) -> float:
     """Fraction of fixed-mask voxels that a linear ``transform`` maps inside the moving image's field of view."""
-    points = masks.mask_points_lps(fixed_mask)
-    if points.size == 0:
+    return share_inside(masks.mask_points_lps(fixed_mask), sitk_transform_to_matrix(transform), moving)
+
+
+def share_inside(points_lps: np.ndarray, matrix: np.ndarray, image: sitk.Image) -> float:
+    """Share of ``points_lps`` that the 4x4 LPS ``matrix`` sends inside ``image``'s field of view (ITK's buffer:
+    half a voxel beyond the outer voxel centres); 0 for no points."""
+    if len(points_lps) == 0:
         return 0.0
-    matrix = sitk_transform_to_matrix(transform)
-    mapped = points @ matrix[:3, :3].T + matrix[:3, 3]
-    moving_direction = np.array(moving.GetDirection()).reshape(3, 3)
-    continuous = (mapped - np.array(moving.GetOrigin())) @ moving_direction / np.array(moving.GetSpacing())
-    inside = np.all((continuous >= -0.5) & (continuous <= np.array(moving.GetSize()) - 0.5), axis=1)
-    return float(inside.mean())
+    frame = VoxelFrame.of(image)
+    linear, offset = frame.index_map(matrix)
+    index = linear @ np.ascontiguousarray(np.asarray(points_lps).T) + offset[:, None]
+    return float(np.count_nonzero(frame.in_buffer(index, 0.5)) / len(points_lps))
