@@ -16,6 +16,7 @@ SUBPACKAGES = {
     "core",
     "datasets",
     "deep_registration",
+    "dicom",
     "fusion",
     "imaging",
     "io",

@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import argparse
 import time
+from contextlib import ExitStack
 
 from CTMRFusionLib.cli.terminal_progress import add_progress_arguments, progress_for
 from CTMRFusionLib.core.errors import InvalidInputError
 from CTMRFusionLib.core.threads import free_cores, use_threads_for_torch
+from CTMRFusionLib.dicom.series_url import check_store_url, is_url
 from CTMRFusionLib.fusion.pipeline import METHODS, check_fusion_inputs, fuse_images, load_model_for
 from CTMRFusionLib.io.images import read_image, write_image
 from CTMRFusionLib.io.output_paths import check_outputs
@@ -28,9 +30,16 @@ def add_parser(commands) -> None:
         epilog=FUSE_EPILOG,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    fuse.add_argument("--ct", required=True, help="CT image (2D slice or 3D volume) or DICOM folder")
+    fuse.add_argument("--ct", required=True, help="CT image (2D or 3D), DICOM folder or DICOMweb series URL")
     fuse.add_argument("--mr", required=True, help="MR image registered to the CT (same size for 2D)")
-    fuse.add_argument("--output", required=True, help="output image (2D: PNG/TIFF 8-bit; 3D: .nrrd, .nii.gz…)")
+    fuse.add_argument("--output", help="output image (2D: PNG/TIFF 8-bit; 3D: .nrrd, .nii.gz…)")
+    fuse.add_argument(
+        "--dicom-out",
+        metavar="DIR",
+        help="output folder (new or empty): the fused volume as a derived DICOM series in the CT's study and frame "
+        "of reference (the CT read from DICOM)",
+    )
+    fuse.add_argument("--stow", metavar="URL", help="store the fused DICOM series on a DICOMweb server (STOW-RS)")
     fuse.add_argument("--method", choices=METHODS, default="unet", help="fusion method (default: unet)")
     fuse.add_argument("--model", help="TorchScript fusion model to load instead of the shipped one")
     fuse.add_argument("--model-sha256", help="refuse --model unless its SHA-256 is this")
@@ -45,7 +54,14 @@ def add_parser(commands) -> None:
 
 
 def run(args) -> None:
+    with ExitStack() as stack:
+        _fuse(args, stack)
+
+
+def _fuse(args, stack: ExitStack) -> None:
     progress = progress_for(args)
+    if not (args.output or args.dicom_out or args.stow):
+        raise InvalidInputError("give --output, --dicom-out or --stow: where the fused image goes")
     if args.model and args.method != "unet":
         raise InvalidInputError("--model is only used with --method unet.")
     if args.batch_size is not None and args.batch_size < 1:
@@ -53,14 +69,38 @@ def run(args) -> None:
     if args.threads is not None and not 1 <= args.threads <= 1024:
         raise InvalidInputError(f"--threads must be from 1 to 1024, got {args.threads}.")
     check_outputs({"--output": args.output}, [args.ct, args.mr, args.model])
-    ct, mr = read_image(args.ct, "CT"), read_image(args.mr, "MR")
+    ct_path, dicom_ct = args.ct, None
+    if args.dicom_out or args.stow:
+        from CTMRFusionLib.dicom.output_folder import check_output_folder  # noqa: PLC0415 — pydicom when asked
+
+        if args.stow:
+            check_store_url(args.stow)
+        if args.dicom_out:
+            check_output_folder(args.dicom_out, [args.output])
+    if is_url(args.ct):  # retrieved into a private folder, removed at the end
+        from CTMRFusionLib.dicom.dicomweb import local_inputs  # noqa: PLC0415 — an HTTP stack when a URL is given
+
+        ct_path = local_inputs(stack, {"CT": args.ct})["CT"]
+    if args.dicom_out or args.stow:
+        from CTMRFusionLib.dicom.export import read_source  # noqa: PLC0415 — pydicom when DICOM is written
+
+        dicom_ct = read_source(ct_path, "CT")
+    ct, mr = read_image(ct_path, "CT"), read_image(args.mr, "MR")
     check_fusion_inputs(ct, mr)  # before the model is loaded
+    if dicom_ct is not None and ct.GetDimension() != 3:
+        raise InvalidInputError("--dicom-out and --stow write 3D volumes; the CT given is 2D")
     threads = use_threads_for_torch(args.threads or free_cores()) if args.method == "unet" else None
     model = load_model_for(args.method, args.model, args.device, args.model_sha256)
     started = time.perf_counter()
     fused = fuse_images(ct, mr, args.method, model, batch_size=args.batch_size, progress=progress)
-    write_image(fused, args.output)
+    if args.output:
+        write_image(fused, args.output)
+    if dicom_ct is not None:
+        from CTMRFusionLib.dicom.export import deliver, fusion_outputs  # noqa: PLC0415 — pydicom, requests
+
+        deliver(fusion_outputs(dicom_ct, ct, fused, args.method), args)
     size = "×".join(str(s) for s in fused.GetSize())
     threads_text = f"{threads} thread{'' if threads == 1 else 's'}"
     where = f" on {model.device}, {threads_text}, model SHA-256 {model.sha256}" if model is not None else ""
-    print(f"Fused ({args.method}{where}) {size} in {time.perf_counter() - started:.1f} s → {args.output}")
+    destinations = " and ".join(str(d) for d in (args.output, args.dicom_out, args.stow) if d)
+    print(f"Fused ({args.method}{where}) {size} in {time.perf_counter() - started:.1f} s → {destinations}")

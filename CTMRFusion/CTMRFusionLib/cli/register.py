@@ -12,6 +12,7 @@ import json
 import math
 import sys
 import time
+from contextlib import ExitStack
 from pathlib import Path
 
 import SimpleITK as sitk
@@ -20,6 +21,7 @@ from CTMRFusionLib import __version__
 from CTMRFusionLib.cli.terminal_progress import add_progress_arguments, progress_for
 from CTMRFusionLib.core.commands import STRICT_EXIT_CODE, WARNING_PREFIX
 from CTMRFusionLib.core.errors import InvalidInputError
+from CTMRFusionLib.dicom.series_url import check_store_url, is_url
 from CTMRFusionLib.imaging.resampling import resample_onto
 from CTMRFusionLib.io.atomic_files import write_text
 from CTMRFusionLib.io.images import SERIES_UID_KEY, read_image, read_transform, write_image, write_transform
@@ -39,8 +41,10 @@ Slicer reads the same file as the transform that shows the MR aligned on the CT.
 
 def add_arguments(parser) -> None:
     """The register command's arguments (also parsed by ``demo``, so both share the defaults)."""
-    parser.add_argument("--ct", required=True, help="CT (fixed) image file or DICOM folder")
-    parser.add_argument("--mr", required=True, help="MR (moving) image file or DICOM folder")
+    parser.add_argument(
+        "--ct", required=True, help="CT (fixed): image file, DICOM folder or DICOMweb series URL (…/studies/S/series/R)"
+    )
+    parser.add_argument("--mr", required=True, help="MR (moving): image file, DICOM folder or DICOMweb series URL")
     parser.add_argument(
         "--series",
         action="append",
@@ -51,6 +55,17 @@ def add_arguments(parser) -> None:
     parser.add_argument("--transform", required=True, help="output ITK transform (.h5/.tfm), CT→MR points, LPS")
     parser.add_argument("--volume", help="output: MR resampled on the CT grid (e.g. .nrrd, .nii.gz)")
     parser.add_argument("--report", help="output JSON report: parameters, metric, iterations, timings, TRE")
+    parser.add_argument(
+        "--dicom-out",
+        metavar="DIR",
+        help="output folder (new or empty): the registration as a DICOM Spatial Registration object and the MR "
+        "resampled on the CT grid as a derived series, in the CT's study (CT and MR read from DICOM)",
+    )
+    parser.add_argument(
+        "--stow",
+        metavar="URL",
+        help="store those DICOM outputs on a DICOMweb server (STOW-RS), e.g. http://pacs:8042/dicom-web",
+    )
     parser.add_argument(
         "--interpolator",
         choices=INTERPOLATORS,
@@ -118,6 +133,11 @@ def _options(args) -> RegistrationOptions:
 
 def run_registration(args) -> dict:
     """Register the files named in ``args``; write the outputs; return the report dictionary."""
+    with ExitStack() as stack:
+        return _register(args, stack)
+
+
+def _register(args, stack: ExitStack) -> dict:
     inputs = [
         args.ct,
         args.mr,
@@ -134,10 +154,27 @@ def run_registration(args) -> dict:
         raise LandmarkError("Give both --ct-landmarks and --mr-landmarks, or neither.")
     options = _options(args)
     progress = progress_for(args)
+    dicom_export = None
+    if args.dicom_out or args.stow:  # refused now, not after the registration: a used folder, a bad URL
+        from CTMRFusionLib.dicom.output_folder import check_output_folder  # noqa: PLC0415 — pydicom when asked
+
+        if args.stow:
+            check_store_url(args.stow)
+        if args.dicom_out:
+            check_output_folder(args.dicom_out, [args.transform, args.volume, args.report])
 
     started = time.perf_counter()
-    ct = read_image(args.ct, "CT", args.series)
-    mr = read_image(args.mr, "MR", args.series)
+    paths = {"CT": args.ct, "MR": args.mr}
+    if is_url(args.ct) or is_url(args.mr):  # a DICOMweb series is retrieved first, into a private folder
+        from CTMRFusionLib.dicom.dicomweb import local_inputs  # noqa: PLC0415 — an HTTP stack when a URL is given
+
+        paths = local_inputs(stack, paths)
+    if args.dicom_out or args.stow:  # both inputs must be DICOM series: the outputs join the CT's study and frame
+        from CTMRFusionLib.dicom.export import read_source  # noqa: PLC0415 — pydicom when DICOM is written
+
+        dicom_export = (read_source(paths["CT"], "CT", args.series), read_source(paths["MR"], "MR", args.series))
+    ct = read_image(paths["CT"], "CT", args.series)
+    mr = read_image(paths["MR"], "MR", args.series)
     ct_mask = read_image(args.ct_mask, "CT mask") if args.ct_mask else None
     mr_mask = read_image(args.mr_mask, "MR mask") if args.mr_mask else None
     landmarks = None
@@ -170,15 +207,28 @@ def run_registration(args) -> dict:
         report["deep_model"] = {"path": str(options.deep_model), "sha256": sha256_of(options.deep_model)}
     if landmarks is not None:
         report["tre"] = target_registration_error(result.transform, *landmarks, by=args.pairing).to_dict()
-    if args.volume:
+    resampled = None
+    if args.volume or dicom_export:
         tick = time.perf_counter()
         resampled = resample_onto(mr, ct, result.transform, args.interpolator, progress=progress)
-        write_image(resampled, args.volume)
         report["timings_seconds"]["resample"] = time.perf_counter() - tick
+    if args.volume:
+        write_image(resampled, args.volume)
     write_transform(result.transform, args.transform)
+    if dicom_export:
+        tick = time.perf_counter()
+        report["dicom"] = export_registration(args, dicom_export, ct, mr, result.transform, resampled)
+        report["timings_seconds"]["dicom"] = time.perf_counter() - tick
     if args.report:
         write_text(args.report, json.dumps(strict_json(report), indent=2, allow_nan=False))
     return report
+
+
+def export_registration(args, sources, ct, mr, transform, resampled) -> dict:
+    """Write the REG and the resampled MR series to ``--dicom-out`` and/or ``--stow``; what the report says."""
+    from CTMRFusionLib.dicom.export import deliver, registration_outputs  # noqa: PLC0415 — pydicom, requests
+
+    return deliver(registration_outputs(*sources, ct, mr, transform, resampled, args.interpolator), args)
 
 
 def strict_json(value):

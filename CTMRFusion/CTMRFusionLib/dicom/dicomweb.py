@@ -1,0 +1,78 @@
+"""A PACS over DICOMweb (PS3.18): series read with WADO-RS, outputs stored with STOW-RS, by dicomweb-client.
+
+An input given as a series URL, ``http(s)://host[:port]/<base>/studies/<StudyInstanceUID>/series/<SeriesInstanceUID>``,
+is retrieved whole into a private temporary folder (mode 0700, removed when the run ends) and then read like any
+DICOM series folder, so a series from a PACS and one from a disk take the same path through the program. ``--stow
+URL`` names the server's DICOMweb base (the part before ``/studies``). Failures (no server, a series it does not
+hold, a refused store) are :class:`InvalidInputError` with one line naming the URL and the reason.
+"""
+
+from __future__ import annotations
+
+import tempfile
+from contextlib import ExitStack
+from pathlib import Path
+
+import requests
+from dicomweb_client.api import DICOMwebClient
+
+from CTMRFusionLib.core.errors import InvalidInputError
+from CTMRFusionLib.dicom.series_url import check_store_url, is_url, parse_series_url
+
+#: Seconds to wait for the server to connect and to send each part of an answer.
+TIMEOUT_SECONDS = 60
+
+
+def _client(base: str) -> DICOMwebClient:
+    return DICOMwebClient(url=base, timeout=TIMEOUT_SECONDS)
+
+
+def _failure(error: Exception) -> str:
+    if isinstance(error, requests.HTTPError) and error.response is not None:
+        return f"the server answered HTTP {error.response.status_code} {error.response.reason}"
+    if isinstance(error, requests.ConnectionError):
+        return "no DICOMweb server answers there"
+    if isinstance(error, requests.Timeout):
+        return f"no answer within {TIMEOUT_SECONDS} s"
+    return f"{type(error).__name__}: {error}"
+
+
+def retrieve_series(url: str, role: str, folder) -> Path:
+    """Retrieve the series at ``url`` (WADO-RS) into ``folder`` (which must exist); ``folder``."""
+    series = parse_series_url(url, role)
+    folder = Path(folder)
+    try:
+        count = 0
+        for dataset in _client(series.base).iter_series(series.study_uid, series.series_uid):
+            dataset.save_as(folder / f"{count + 1:05d}.dcm", enforce_file_format=False)
+            count += 1
+    except (requests.RequestException, ValueError) as error:
+        raise InvalidInputError(f"{role} {url}: cannot retrieve the series: {_failure(error)}") from None
+    if count == 0:
+        raise InvalidInputError(f"{role} {url}: the server holds no instance of that series")
+    return folder
+
+
+def local_inputs(stack: ExitStack, inputs: dict[str, str | None]) -> dict[str, str | None]:
+    """``inputs`` (role → path or URL) with each URL replaced by a private folder holding its series, removed
+    when ``stack`` closes; local paths and None come back unchanged."""
+    local = {}
+    for role, value in inputs.items():
+        if is_url(value):
+            temporary = stack.enter_context(tempfile.TemporaryDirectory(prefix=f"ctmrfusion-{role.lower()}-"))
+            value = str(retrieve_series(value, role, temporary))
+        local[role] = value
+    return local
+
+
+def store_instances(url: str, datasets, option: str = "--stow") -> int:
+    """Store ``datasets`` on the DICOMweb server at ``url`` (STOW-RS), in one request; how many were stored."""
+    datasets = list(datasets)
+    try:
+        response = _client(check_store_url(url, option)).store_instances(datasets)
+    except (requests.RequestException, ValueError) as error:
+        raise InvalidInputError(f"{option} {url}: the store failed: {_failure(error)}") from None
+    failed = response.get("FailedSOPSequence") if response is not None else None
+    if failed:
+        raise InvalidInputError(f"{option} {url}: the server refused {len(failed)} of {len(datasets)} instances")
+    return len(datasets)

@@ -1,0 +1,49 @@
+"""What names a series on a DICOMweb server: ``http(s)://host[:port]/<base>/studies/<StudyUID>/series/<SeriesUID>``.
+
+Apart from the client (:mod:`.dicomweb`) so that telling a URL from a path, and checking its form, costs no import
+of an HTTP stack: the command line and the manifest check every input this way before any work.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+from CTMRFusionLib.core.errors import InvalidInputError
+
+_UID = r"[0-9]+(?:\.[0-9]+)*"
+_SERIES_URL = re.compile(rf"(?P<base>https?://[^?#\s]+?)/studies/(?P<study>{_UID})/series/(?P<series>{_UID})/?")
+
+
+def is_url(text) -> bool:
+    """Whether an input names a DICOMweb resource (http or https) rather than a local path."""
+    return isinstance(text, str) and text.lower().startswith(("http://", "https://"))
+
+
+@dataclass(frozen=True)
+class SeriesUrl:
+    """A series on a DICOMweb server: the service base URL and the series' study and series UIDs."""
+
+    base: str
+    study_uid: str
+    series_uid: str
+
+
+def parse_series_url(url: str, role: str) -> SeriesUrl:
+    """The parts of a DICOMweb series URL, or :class:`InvalidInputError` saying what form is expected."""
+    match = _SERIES_URL.fullmatch(url.strip())
+    if match is None or max(len(match["study"]), len(match["series"])) > 64:
+        raise InvalidInputError(
+            f"{role} {url}: a DICOMweb input is a series URL, http(s)://HOST/BASE/studies/<study UID>/series/"
+            "<series UID>"
+        )
+    return SeriesUrl(match["base"], match["study"], match["series"])
+
+
+def check_store_url(url: str, option: str = "--stow") -> str:
+    """A STOW-RS base URL (http or https, no query), or :class:`InvalidInputError`."""
+    if not is_url(url) or re.search(r"[?#\s]", url) or "/studies/" in url:
+        raise InvalidInputError(
+            f"{option} {url}: give the server's DICOMweb base URL, e.g. http://pacs:8042/dicom-web (before /studies)"
+        )
+    return url.rstrip("/")

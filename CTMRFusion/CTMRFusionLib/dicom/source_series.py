@@ -1,0 +1,82 @@
+"""The DICOM series a run read, as the outputs need it: who and which study (copied into every output), the frame
+of reference, and each instance's SOP Class and Instance UIDs and position (the references outputs carry).
+
+Headers only are read (pydicom, no pixel data): the voxels come from SimpleITK's reading of the same files.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import pydicom
+from pydicom.errors import InvalidDicomError
+
+from CTMRFusionLib.core.errors import InvalidInputError
+
+
+@dataclass(frozen=True)
+class SourceInstance:
+    """One image of a source series: its UIDs and its ImagePositionPatient (LPS mm; None when absent)."""
+
+    sop_class_uid: str
+    sop_instance_uid: str
+    position: tuple[float, float, float] | None
+
+
+@dataclass(frozen=True)
+class SourceSeries:
+    """A source series: the first file's header (patient, study, frame, acquisition) and every instance."""
+
+    role: str
+    header: pydicom.Dataset
+    instances: tuple[SourceInstance, ...]
+
+    @property
+    def series_uid(self) -> str:
+        return str(self.header.SeriesInstanceUID)
+
+    @property
+    def study_uid(self) -> str:
+        return str(self.header.StudyInstanceUID)
+
+    @property
+    def frame_of_reference_uid(self) -> str:
+        return str(self.header.FrameOfReferenceUID)
+
+    def slice_order(self, slice_normal_lps) -> np.ndarray:
+        """Instance indices sorted by position along ``slice_normal_lps`` (the order SimpleITK stacks them)."""
+        heights = [np.dot(i.position or (0.0, 0.0, 0.0), slice_normal_lps) for i in self.instances]
+        return np.argsort(heights, kind="stable")
+
+
+#: What every source series must carry for outputs to refer to it.
+_REQUIRED = ("SOPClassUID", "SOPInstanceUID", "StudyInstanceUID", "SeriesInstanceUID", "FrameOfReferenceUID")
+
+
+def read_source_series(files, role: str) -> SourceSeries:
+    """The headers of ``files`` (one series, as chosen by :mod:`CTMRFusionLib.io.dicom_series`)."""
+    header, instances = None, []
+    for name in files:
+        try:
+            dataset = pydicom.dcmread(name, stop_before_pixels=True)
+        except (InvalidDicomError, OSError, ValueError) as error:
+            raise InvalidInputError(f"{role}: cannot read the DICOM header of {name}: {error}") from None
+        missing = [keyword for keyword in _REQUIRED if not str(dataset.get(keyword, "")).strip()]
+        if missing:
+            raise InvalidInputError(
+                f"{role}: {name} has no {', '.join(missing)}; DICOM outputs need the source's study and frame of "
+                "reference"
+            )
+        position = dataset.get("ImagePositionPatient")
+        instances.append(
+            SourceInstance(
+                str(dataset.SOPClassUID),
+                str(dataset.SOPInstanceUID),
+                tuple(float(v) for v in position) if position is not None and len(position) == 3 else None,
+            )
+        )
+        header = header or dataset
+    if header is None:
+        raise InvalidInputError(f"{role}: no DICOM files")
+    return SourceSeries(role, header, tuple(instances))
