@@ -170,9 +170,9 @@ def _register(args, stack: ExitStack) -> dict:
 
         paths = local_inputs(stack, paths)
     if args.dicom_out or args.stow:  # both inputs must be DICOM series: the outputs join the CT's study and frame
-        from CTMRFusionLib.dicom.export import read_source  # noqa: PLC0415 — pydicom when DICOM is written
+        from CTMRFusionLib.dicom.export import read_registration_sources  # noqa: PLC0415 — pydicom when asked
 
-        dicom_export = (read_source(paths["CT"], "CT", args.series), read_source(paths["MR"], "MR", args.series))
+        dicom_export = read_registration_sources(paths["CT"], paths["MR"], args.series)
     ct = read_image(paths["CT"], "CT", args.series)
     mr = read_image(paths["MR"], "MR", args.series)
     ct_mask = read_image(args.ct_mask, "CT mask") if args.ct_mask else None

@@ -42,6 +42,18 @@ def read_source(path, role: str, series_uids=()) -> SourceSeries:
     return read_source_series(choose_series(path, role, series_uids).files, role)
 
 
+def read_registration_sources(ct_path, mr_path, series_uids=()) -> tuple[SourceSeries, SourceSeries]:
+    """The CT's and the MR's series headers, refused when they share a frame of reference (already aligned
+    by the scanner: there is nothing for a Spatial Registration to relate)."""
+    ct, mr = read_source(ct_path, "CT", series_uids), read_source(mr_path, "MR", series_uids)
+    if ct.frame_of_reference_uid == mr.frame_of_reference_uid:
+        raise InvalidInputError(
+            "--dicom-out: the CT and the MR share a frame of reference (FrameOfReferenceUID "
+            f"{ct.frame_of_reference_uid}); a Spatial Registration relates two different frames"
+        )
+    return ct, mr
+
+
 @dataclass(frozen=True)
 class DicomOutputs:
     """Files to write (name → dataset) and what the report says of them."""
@@ -75,11 +87,6 @@ def registration_outputs(
     interpolator: str,
 ) -> DicomOutputs:
     """The REG and the resampled MR series for a registration ``ct_to_mr`` (ITK, LPS, CT points → MR points)."""
-    if ct.frame_of_reference_uid == mr.frame_of_reference_uid:
-        raise InvalidInputError(
-            "--dicom-out: the CT and the MR share a frame of reference (FrameOfReferenceUID "
-            f"{ct.frame_of_reference_uid}); a Spatial Registration relates two different frames"
-        )
     created = datetime.datetime.now()
     mr_to_ct = np.linalg.inv(sitk_transform_to_matrix(ct_to_mr))
     reg = spatial_registration(
