@@ -7,9 +7,6 @@ own studies and frames of reference; one patient), then registered by the comman
 
 from __future__ import annotations
 
-import hashlib
-import json
-
 import numpy as np
 import pytest
 import SimpleITK as sitk
@@ -17,12 +14,8 @@ from pydicom.uid import UID
 
 from CTMRFusionLib.io.landmark_files import read_landmarks
 from support.commands import ctmrfusion
-from support.dicom_checks import MR_IMAGE, SPATIAL_REGISTRATION, by_sop_class, dciodvfy_errors
+from support.dicom_checks import MR_IMAGE, SPATIAL_REGISTRATION, dciodvfy_errors
 from support.dicom_writer import write_series
-
-
-def _hashes(folder):
-    return {path.name: hashlib.sha256(path.read_bytes()).hexdigest() for path in sorted(folder.iterdir())}
 
 
 def _itk_matrix(transform: sitk.Transform) -> np.ndarray:
@@ -33,41 +26,6 @@ def _itk_matrix(transform: sitk.Transform) -> np.ndarray:
     for axis in range(3):
         matrix[:3, axis] = np.array(transform.TransformPoint(tuple(np.eye(3)[axis]))) - origin
     return matrix
-
-
-@pytest.fixture(scope="module")
-def dicom_pair(tmp_path_factory, sample, demo_images):
-    folder = tmp_path_factory.mktemp("dicom_pair")
-    ct_image, mr_image = demo_images
-    ct = write_series(ct_image, folder / "ct", "CT", description="planning CT", patient_position="FFS")
-    mr = write_series(mr_image, folder / "mr", "MR", description="T2 TSE", patient_position="HFS")
-    return folder, ct, mr
-
-
-@pytest.fixture(scope="module")
-def exported(dicom_pair, sample):
-    folder, ct, mr = dicom_pair
-    before = {"ct": _hashes(folder / "ct"), "mr": _hashes(folder / "mr")}
-    out = folder / "run"
-    run = ctmrfusion(
-        "register",
-        "--ct", folder / "ct", "--mr", folder / "mr",
-        "--transform", out / "mr_to_ct.h5", "--volume", out / "mr_on_ct.nrrd", "--report", out / "report.json",
-        "--dicom-out", out / "dicom",
-        "--ct-landmarks", sample.ct_landmarks, "--mr-landmarks", sample.mr_landmarks,
-        "--quiet",
-    )  # fmt: skip
-    assert run.returncode == 0, run.stderr
-    report = json.loads((out / "report.json").read_text())
-    after = {"ct": _hashes(folder / "ct"), "mr": _hashes(folder / "mr")}
-    return {
-        "out": out,
-        "ct": ct,
-        "mr": mr,
-        "report": report,
-        "found": by_sop_class(out / "dicom"),
-        "unchanged": before == after,
-    }
 
 
 def test_outputs_are_one_registration_and_one_mr_image_per_ct_slice(exported, demo_images):
