@@ -25,8 +25,11 @@ def test_exit_code_and_output_reach_the_log(tmp_path):
 
 
 def test_peak_memory_is_the_childs_own(tmp_path):
-    """A child that touches 300 MB reports at least that; a small one far less (not the parent's peak)."""
-    big = run_child(_python("import numpy as np; a = np.ones(300 * 2**20 // 8)"), tmp_path / "a", 1, None)
+    """A child that holds 300 MB reports at least that; a small one far less (not the parent's peak). The peak is
+    sampled from /proc while the child runs (wait4's ru_maxrss would count the parent's pages at fork), so the
+    big child holds its memory for a few samples, as a registration does for seconds."""
+    code = "import time, numpy as np; a = np.ones(300 * 2**20 // 8); time.sleep(0.5)"
+    big = run_child(_python(code), tmp_path / "a", 1, None)
     small = run_child(_python("pass"), tmp_path / "b", 1, None)
     assert big.peak_mb > 300 and small.peak_mb < 100, (big.peak_mb, small.peak_mb)
 

@@ -1,7 +1,8 @@
 """One cohort case, as a Dask task: register (and optionally fuse) one CT/MR pair into ``DIR/<id>/``.
 
-Runs on a worker. Inputs are read from their paths (a file system shared with the client); only the case's
-description and its summary row travel through the scheduler. The work is the ``ctmrfusion register`` and
+Runs on a worker. Inputs are read from their paths (a file system shared with the client), or retrieved from a
+DICOMweb server into a private folder for the case's duration; only the case's description and its summary row
+travel through the scheduler. The work is the ``ctmrfusion register`` and
 ``ctmrfusion fuse`` command lines in a child process (:mod:`.child_process`), so a case's transform is exactly
 what a direct ``ctmrfusion register`` writes, a crash stays in its case, and the case deadline is enforced.
 Anticipated failures become a ``failed`` row; the function raises only on a bug (Dask then retries once).
@@ -11,7 +12,8 @@ from __future__ import annotations
 
 import json
 import time
-from dataclasses import dataclass
+from contextlib import ExitStack
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from CTMRFusionLib import __version__
@@ -21,6 +23,7 @@ from CTMRFusionLib.batch.manifest import CaseSpec
 from CTMRFusionLib.batch.thumbnail import blend_planes, write_thumbnail
 from CTMRFusionLib.core.commands import ctmrfusion_command, last_error
 from CTMRFusionLib.core.errors import InvalidInputError
+from CTMRFusionLib.dicom.series_url import is_url
 from CTMRFusionLib.io.atomic_files import write_text
 from CTMRFusionLib.io.images import read_image
 
@@ -56,12 +59,14 @@ ROW_FIELDS = (
 @dataclass(frozen=True)
 class BatchSettings:
     """What every case shares. preset: default preset (a row may override); fuse: fusion method or None;
-    interpolator: final resample; case_timeout_s: wall-clock limit per case in seconds (None: none)."""
+    interpolator: final resample; case_timeout_s: wall-clock limit per case in seconds (None: none); stow: the
+    DICOMweb base URL that receives each case's DICOM outputs (None: none)."""
 
     preset: str = "default"
     fuse: str | None = None
     interpolator: str = "sinc"
     case_timeout_s: float | None = None
+    stow: str | None = None
 
     def for_case(self, case: CaseSpec) -> dict:
         """The settings that decide this case's outputs (part of its fingerprint)."""
@@ -74,6 +79,7 @@ class BatchSettings:
             "initializer": case.initializer,
             "fuse": self.fuse,
             "interpolator": self.interpolator,
+            "stow": self.stow,
         }
 
 
@@ -95,42 +101,59 @@ def run_case(case: CaseSpec, out_dir, settings: BatchSettings, threads: int = 1)
     case_settings = settings.for_case(case)
     row.update(id=case.id, worker=_worker_name(), preset=case_settings["preset"], initializer=case.initializer)
     try:
-        inputs = {"ct": case.ct, "mr": case.mr, "ct_landmarks": case.ct_landmarks, "mr_landmarks": case.mr_landmarks}
-        # The case's time limit starts now: reading and hashing its inputs count too.
-        deadline = started + settings.case_timeout_s if settings.case_timeout_s else None
-        fingerprint = case_fingerprint(inputs, case_settings, deadline)
-        previous = _finished_row(folder, fingerprint, settings)
-        if previous is not None:
-            # Not recomputed: "skipped", except that a result to review stays "review" (a rerun never hides it).
-            status = "review" if previous.get("status") == "review" else "skipped"
-            return {**previous, "id": case.id, "status": status, "worker": row["worker"]}  # the manifest's id
-        folder.mkdir(parents=True, exist_ok=True)
-        (folder / RECORD).unlink(missing_ok=True)
-        (folder / LOG).write_text("")
-        peaks = [_run(case, folder, "register", _register_arguments(case, folder, case_settings), threads, deadline)]
-        if settings.fuse:
-            fuse_arguments = ["--ct", case.ct, "--mr", str(folder / RESAMPLED_MR), "--output", str(folder / FUSED)]
-            fuse_arguments += ["--method", settings.fuse, "--device", "cpu", "--quiet"]
-            peaks.append(_run(case, folder, "fuse", fuse_arguments, threads, deadline))
-        ct = read_image(case.ct, "CT")
-        write_thumbnail(blend_planes(ct, read_image(folder / RESAMPLED_MR, "resampled MR")), folder / THUMBNAIL)
-        report = json.loads((folder / REPORT).read_text())
-        confidence = report.get("confidence") or {}
-        row.update(
-            status="review" if confidence.get("level") == "low" else "ok",
-            confidence=confidence.get("level"),
-            review_reasons="; ".join(confidence.get("reasons", [])) or None,
-            metric=report.get("metric"),
-            peak_memory_mb=_max(peaks),
-        )
-        if "tre" in report:
-            row.update(tre_before_mm=report["tre"]["before"]["mean_mm"], tre_after_mm=report["tre"]["after"]["mean_mm"])
-        row["seconds"] = time.monotonic() - started
-        write_text(folder / RECORD, json.dumps({"fingerprint": fingerprint, "row": row}, indent=2))
-        return row
+        with ExitStack() as stack:
+            return _compute(_local(case, stack), folder, settings, case_settings, threads, started, row)
     except (InvalidInputError, OSError, RuntimeError, ValueError, KeyError) as error:  # CaseFailed, SimpleITK too
         row.update(status="failed", error=str(error) or type(error).__name__, seconds=time.monotonic() - started)
         return row
+
+
+def _local(case: CaseSpec, stack: ExitStack) -> CaseSpec:
+    """``case`` with each DICOMweb input retrieved into a private folder that ``stack`` removes."""
+    if not (is_url(case.ct) or is_url(case.mr)):
+        return case
+    from CTMRFusionLib.dicom.dicomweb import local_inputs  # noqa: PLC0415 — an HTTP stack when a URL is given
+
+    local = local_inputs(stack, {"CT": case.ct, "MR": case.mr})
+    return replace(case, ct=local["CT"], mr=local["MR"])
+
+
+def _compute(case: CaseSpec, folder: Path, settings, case_settings: dict, threads: int, started: float, row) -> dict:
+    """The case's work, its inputs local: fingerprint, skip or register (and fuse); the finished row."""
+    inputs = {"ct": case.ct, "mr": case.mr, "ct_landmarks": case.ct_landmarks, "mr_landmarks": case.mr_landmarks}
+    # The case's time limit starts now: reading and hashing its inputs count too.
+    deadline = started + settings.case_timeout_s if settings.case_timeout_s else None
+    fingerprint = case_fingerprint(inputs, case_settings, deadline)
+    previous = _finished_row(folder, fingerprint, settings)
+    if previous is not None:
+        # Not recomputed: "skipped", except that a result to review stays "review" (a rerun never hides it).
+        status = "review" if previous.get("status") == "review" else "skipped"
+        return {**previous, "id": case.id, "status": status, "worker": row["worker"]}  # the manifest's id
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / RECORD).unlink(missing_ok=True)
+    (folder / LOG).write_text("")
+    peaks = [_run(case, folder, "register", _register_arguments(case, folder, case_settings), threads, deadline)]
+    if settings.fuse:
+        fuse_arguments = ["--ct", case.ct, "--mr", str(folder / RESAMPLED_MR), "--output", str(folder / FUSED)]
+        fuse_arguments += ["--method", settings.fuse, "--device", "cpu", "--quiet"]
+        fuse_arguments += ["--stow", settings.stow] if settings.stow else []
+        peaks.append(_run(case, folder, "fuse", fuse_arguments, threads, deadline))
+    ct = read_image(case.ct, "CT")
+    write_thumbnail(blend_planes(ct, read_image(folder / RESAMPLED_MR, "resampled MR")), folder / THUMBNAIL)
+    report = json.loads((folder / REPORT).read_text())
+    confidence = report.get("confidence") or {}
+    row.update(
+        status="review" if confidence.get("level") == "low" else "ok",
+        confidence=confidence.get("level"),
+        review_reasons="; ".join(confidence.get("reasons", [])) or None,
+        metric=report.get("metric"),
+        peak_memory_mb=_max(peaks),
+    )
+    if "tre" in report:
+        row.update(tre_before_mm=report["tre"]["before"]["mean_mm"], tre_after_mm=report["tre"]["after"]["mean_mm"])
+    row["seconds"] = time.monotonic() - started
+    write_text(folder / RECORD, json.dumps({"fingerprint": fingerprint, "row": row}, indent=2))
+    return row
 
 
 class CaseFailed(RuntimeError):
@@ -143,6 +166,8 @@ def _register_arguments(case: CaseSpec, folder: Path, case_settings: dict) -> li
     arguments += ["--preset", case_settings["preset"], "--interpolator", case_settings["interpolator"], "--quiet"]
     if case.initializer:
         arguments += ["--initializer", case.initializer]
+    if case_settings["stow"]:
+        arguments += ["--stow", case_settings["stow"]]
     if case.ct_landmarks:
         arguments += ["--ct-landmarks", case.ct_landmarks, "--mr-landmarks", case.mr_landmarks]
     return arguments

@@ -21,6 +21,7 @@ from CTMRFusionLib.batch.manifest import CaseSpec, ManifestError, read_manifest
 from CTMRFusionLib.batch.report_page import write_report_page
 from CTMRFusionLib.batch.summary import counts, write_summary
 from CTMRFusionLib.core.errors import InvalidInputError
+from CTMRFusionLib.dicom.series_url import check_store_url, is_url
 from CTMRFusionLib.fusion.pipeline import METHODS
 from CTMRFusionLib.io.companion_files import companion_files
 from CTMRFusionLib.registration.options import INTERPOLATORS, resolve_preset
@@ -80,7 +81,7 @@ def check_outputs_are_not_inputs(manifest, cases: list[CaseSpec], out_dir: Path,
     for case in cases:
         for role in ("ct", "mr", "ct_landmarks", "mr_landmarks"):
             path = getattr(case, role)
-            if not path:
+            if not path or is_url(path):  # a DICOMweb series: retrieved into a private folder, never written
                 continue
             path = Path(path)
             names = [path, *companion_files(path)] if path.is_file() else [path]
@@ -127,6 +128,7 @@ def run_batch(
     fuse: str | None = None,
     interpolator: str = "sinc",
     case_timeout_s: float | None = None,
+    stow: str | None = None,
     progress: Callable[[BatchProgress], None] | None = None,
     on_engine: Callable[[cluster.Engine], None] | None = None,
 ) -> BatchResult:
@@ -134,7 +136,8 @@ def run_batch(
 
     ``scheduler``: address of an existing Dask scheduler; None starts a LocalCluster of ``workers`` processes ×
     ``threads_per_worker``. ``preset``: default registration preset (rows may override); ``fuse``: a fusion
-    method for each registered pair, or None; ``case_timeout_s``: wall-clock limit per case (s). Raises
+    method for each registered pair, or None; ``case_timeout_s``: wall-clock limit per case (s); ``stow``: a
+    DICOMweb base URL that receives each case's DICOM outputs (STOW-RS; the case's inputs must be DICOM). Raises
     :class:`ManifestError` (or InvalidInputError) before any work when the manifest or the options are bad.
     """
     cases = read_manifest(manifest)
@@ -151,7 +154,11 @@ def run_batch(
     out_dir = Path(out_dir).resolve()
     if out_dir.exists() and not out_dir.is_dir():
         raise InvalidInputError(f"--out {out_dir} is a file, not a folder")
-    settings = BatchSettings(preset=preset, fuse=fuse, interpolator=interpolator, case_timeout_s=case_timeout_s)
+    if stow is not None:
+        stow = check_store_url(stow)
+    settings = BatchSettings(
+        preset=preset, fuse=fuse, interpolator=interpolator, case_timeout_s=case_timeout_s, stow=stow
+    )
     check_outputs_are_not_inputs(manifest, cases, out_dir, settings)
 
     out_dir.mkdir(parents=True, exist_ok=True)

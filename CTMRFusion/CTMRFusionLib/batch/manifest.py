@@ -2,8 +2,9 @@
 
 Columns: ``id,ct,mr`` (required), ``ct_landmarks,mr_landmarks`` (optional, both or neither per row) and
 ``preset`` (a bundled preset or a JSON preset file), ``initializer`` (optional per-row overrides). Paths are
-relative to the manifest's folder (absolute paths are kept). An image is a file or a DICOM series folder;
-landmarks are .mrk.json, .fcsv or LPS .csv files.
+relative to the manifest's folder (absolute paths are kept). An image is a file, a DICOM series folder or a
+DICOMweb series URL (``http(s)://…/studies/<UID>/series/<UID>``, retrieved when its case runs); landmarks are
+.mrk.json, .fcsv or LPS .csv files.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from CTMRFusionLib.core.errors import InvalidInputError
+from CTMRFusionLib.dicom.series_url import is_url, parse_series_url
 from CTMRFusionLib.registration.options import INITIALIZERS, resolve_preset
 
 REQUIRED_COLUMNS = ("id", "ct", "mr")
@@ -122,7 +124,13 @@ def _case(path: Path, line: int, values: dict) -> CaseSpec:
         raise ManifestError(f"{where}: give both ct_landmarks and mr_landmarks, or neither")
     resolved = {}
     for name in PATH_COLUMNS:
-        if values.get(name):
+        if name in ("ct", "mr") and is_url(values[name]):
+            try:
+                parse_series_url(values[name], name)
+            except InvalidInputError as error:
+                raise ManifestError(f"{where}: {error}") from None
+            resolved[name] = values[name].strip()
+        elif values.get(name):
             target = Path(values[name]).expanduser()
             target = target if target.is_absolute() else path.parent / target
             if not target.exists():

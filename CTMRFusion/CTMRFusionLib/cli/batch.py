@@ -15,11 +15,14 @@ from CTMRFusionLib.registration.options import INTERPOLATORS, preset_names
 
 BATCH_EPILOG = """\
 The manifest is CSV with the columns id,ct,mr, optionally ct_landmarks,mr_landmarks (both or neither) and
-per-row preset and initializer. Paths are relative to the manifest's folder. Each case writes DIR/<id>/:
+per-row preset and initializer. Paths are relative to the manifest's folder; ct and mr may also be DICOMweb
+series URLs (http(s)://HOST/BASE/studies/<UID>/series/<UID>). Each case writes DIR/<id>/:
 mr_to_ct.h5 (ITK transform, LPS, CT points to MR points, as `register` writes it), mr_on_ct.nrrd (the MR
 resampled on the CT), fused.nrrd (with --fuse), report.json (as `register --report`), blend.png, log.txt.
 DIR/summary.csv and DIR/summary.json hold one row per case; open DIR/index.html first.
 A rerun skips every case whose outputs exist for the same input contents and options.
+--stow URL also stores each case's DICOM outputs (Spatial Registration, MR on CT, fused) on that DICOMweb
+server; the case's CT and MR must then be DICOM series (folders or URLs).
 """
 
 
@@ -67,6 +70,11 @@ def add_parser(commands) -> None:
     batch.add_argument("--fuse", choices=METHODS, help="also fuse each registered pair with this method")
     batch.add_argument("--interpolator", choices=INTERPOLATORS, default="sinc", help="final resample (default sinc)")
     batch.add_argument("--case-timeout", type=float, help="seconds a case may take before it is stopped and failed")
+    batch.add_argument(
+        "--stow",
+        metavar="URL",
+        help="store each case's DICOM outputs (registration, MR on CT, fused) on this DICOMweb server (STOW-RS)",
+    )
     batch.add_argument("--quiet", action="store_true", help="no progress line")
 
 
@@ -104,6 +112,7 @@ def run(args) -> int:
         fuse=args.fuse,
         interpolator=args.interpolator,
         case_timeout_s=args.case_timeout,
+        stow=args.stow,
         progress=None if args.quiet else ProgressLine(),
         on_engine=announce,
     )

@@ -11,8 +11,10 @@ from __future__ import annotations
 
 import tempfile
 from contextlib import ExitStack
+from io import BytesIO
 from pathlib import Path
 
+import pydicom
 import requests
 from dicomweb_client.api import DICOMwebClient
 
@@ -23,8 +25,15 @@ from CTMRFusionLib.dicom.series_url import check_store_url, is_url, parse_series
 TIMEOUT_SECONDS = 60
 
 
+#: Tries of a request that fails to connect or is answered "busy" (429, 408, 503, 504), about 1 s and 2 s apart:
+#: a PACS that restarts is waited for a moment, one that is down is reported in seconds, not half a minute.
+ATTEMPTS, BACKOFF_MS = 3, 500
+
+
 def _client(base: str) -> DICOMwebClient:
-    return DICOMwebClient(url=base, timeout=TIMEOUT_SECONDS)
+    client = DICOMwebClient(url=base, timeout=TIMEOUT_SECONDS)
+    client.set_http_retry_params(retry=True, max_attempts=ATTEMPTS, wait_exponential_multiplier=BACKOFF_MS)
+    return client
 
 
 def _failure(error: Exception) -> str:
@@ -44,7 +53,7 @@ def retrieve_series(url: str, role: str, folder) -> Path:
     try:
         count = 0
         for dataset in _client(series.base).iter_series(series.study_uid, series.series_uid):
-            dataset.save_as(folder / f"{count + 1:05d}.dcm", enforce_file_format=False)
+            dataset.save_as(folder / f"{count + 1:05d}.dcm", enforce_file_format=True)
             count += 1
     except (requests.RequestException, ValueError) as error:
         raise InvalidInputError(f"{role} {url}: cannot retrieve the series: {_failure(error)}") from None
@@ -65,9 +74,18 @@ def local_inputs(stack: ExitStack, inputs: dict[str, str | None]) -> dict[str, s
     return local
 
 
+def _part10(dataset: pydicom.Dataset) -> pydicom.Dataset:
+    """``dataset`` as read back from its DICOM file (preamble, DICM prefix, file meta): the client posts each
+    dataset as it would write it to a file, and a PACS keeps and serves those bytes as they came."""
+    buffer = BytesIO()
+    dataset.save_as(buffer, enforce_file_format=True)
+    buffer.seek(0)
+    return pydicom.dcmread(buffer)
+
+
 def store_instances(url: str, datasets, option: str = "--stow") -> int:
     """Store ``datasets`` on the DICOMweb server at ``url`` (STOW-RS), in one request; how many were stored."""
-    datasets = list(datasets)
+    datasets = [_part10(dataset) for dataset in datasets]
     try:
         response = _client(check_store_url(url, option)).store_instances(datasets)
     except (requests.RequestException, ValueError) as error:
