@@ -14,7 +14,7 @@ from pydicom.uid import UID
 
 from CTMRFusionLib.io.landmark_files import read_landmarks
 from support.commands import ctmrfusion
-from support.dicom_checks import MR_IMAGE, SPATIAL_REGISTRATION, dciodvfy_errors
+from support.dicom_checks import MR_IMAGE, SPATIAL_REGISTRATION, by_sop_class, dciodvfy_errors
 from support.dicom_writer import write_series
 
 
@@ -146,3 +146,18 @@ def test_dicom_out_refuses_a_folder_in_use_and_a_shared_frame_of_reference(tmp_p
                      "--dicom-out", tmp_path / "dicom")  # fmt: skip
     assert run.returncode == 2 and "share a frame of reference" in run.stderr
     assert len(run.stderr.strip().splitlines()) == 1 and not (tmp_path / "t.h5").exists()
+
+
+def test_series_of_two_patients_warn_in_one_line_and_file_the_outputs_under_the_ct_patient(
+    tmp_path, dicom_pair, demo_images
+):
+    other = {"PatientName": "Other^Person", "PatientID": "OTHER-1", "PatientBirthDate": ""}
+    write_series(demo_images[1], tmp_path / "mr", "MR", patient=other)
+    folder = dicom_pair[0]
+    run = ctmrfusion("register", "--ct", folder / "ct", "--mr", tmp_path / "mr", "--transform", tmp_path / "t.h5",
+                     "--dicom-out", tmp_path / "dicom", "--quiet")  # fmt: skip
+    assert run.returncode == 0, run.stderr
+    warnings = [line for line in run.stderr.splitlines() if line.startswith("ctmrfusion: warning:")]
+    assert len(warnings) == 1 and "'OTHER-1'" in warnings[0] and "different patients" in warnings[0]
+    found = by_sop_class(tmp_path / "dicom")
+    assert {d.PatientID for files in found.values() for _, d in files} == {"MRI-DIR-zzmeatphantom"}

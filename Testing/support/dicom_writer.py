@@ -25,6 +25,7 @@ def write_series(
     frame_uid: str | None = None,
     description: str = "",
     patient_position: str = "HFS",
+    patient: dict | None = None,
 ) -> dict:
     """Write ``image`` (3D, integer voxels) as a ``modality`` series in ``folder``; its UIDs."""
     folder = Path(folder)
@@ -44,7 +45,7 @@ def write_series(
         ds.SOPClassUID = ds.file_meta.MediaStorageSOPClassUID = SOP_CLASSES[modality]
         ds.SOPInstanceUID = ds.file_meta.MediaStorageSOPInstanceUID = generate_uid()
         uids["instances"].append(str(ds.SOPInstanceUID))
-        for keyword, value in PATIENT.items():
+        for keyword, value in (patient or PATIENT).items():
             setattr(ds, keyword, value)
         ds.PatientSex = "O"
         ds.StudyInstanceUID, ds.SeriesInstanceUID, ds.FrameOfReferenceUID = uids["study"], uids["series"], uids["frame"]

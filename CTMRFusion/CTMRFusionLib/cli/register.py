@@ -271,5 +271,7 @@ def print_summary(report: dict, stream=sys.stdout) -> None:
 def run(args) -> int:
     report = run_registration(args)
     print_summary(report)
+    for warning in report.get("dicom", {}).get("warnings", []):
+        print(f"{WARNING_PREFIX}{warning}", file=sys.stderr)
     unsure = warn_if_unsure(report)
     return STRICT_EXIT_CODE if unsure and args.strict else 0

@@ -54,6 +54,22 @@ def read_registration_sources(ct_path, mr_path, series_uids=()) -> tuple[SourceS
     return ct, mr
 
 
+def patient_mismatch(ct: SourceSeries, mr: SourceSeries) -> list[str]:
+    """One warning when the two series name different patients (ID or name): the outputs file the MR under the
+    CT's patient, which is right only when both are the same person (anonymised exports may differ)."""
+    differ = []
+    for keyword in ("PatientID", "PatientName"):
+        ct_value, mr_value = str(ct.header.get(keyword, "")).strip(), str(mr.header.get(keyword, "")).strip()
+        if ct_value and mr_value and ct_value != mr_value:
+            differ.append(f"{keyword} {ct_value!r} vs {mr_value!r}")
+    if not differ:
+        return []
+    return [
+        f"the CT and the MR name different patients ({'; '.join(differ)}); the DICOM outputs are filed under the "
+        "CT's patient: check that both series are of the same person"
+    ]
+
+
 @dataclass(frozen=True)
 class DicomOutputs:
     """Files to write (name → dataset) and what the report says of them."""
@@ -106,6 +122,7 @@ def registration_outputs(
         "MPR",
     )
     summary = {
+        "warnings": patient_mismatch(ct, mr),
         "registration": {"sop_instance_uid": str(reg.SOPInstanceUID), "series_uid": str(reg.SeriesInstanceUID)},
         "mr_on_ct": {"series_uid": str(derived[0].SeriesInstanceUID), "images": len(derived)},
         "study_uid": ct.study_uid,
