@@ -13,9 +13,11 @@ import importlib.util
 import json
 import os
 import pathlib
+import tempfile
 import time
 from typing import Annotated, Union
 
+import ctk
 import qt
 import slicer
 import vtk
@@ -93,6 +95,7 @@ class CTMRFusionParameterNode:
     userPresetFile: pathlib.Path  # a JSON preset file: the options start from it instead of ``preset``
     outputTransform: slicer.vtkMRMLLinearTransformNode
     outputVolume: slicer.vtkMRMLScalarVolumeNode
+    dicomExportFolder: pathlib.Path  # where Export to DICOM writes its folder (empty: Slicer's DICOM database)
     resampleMr: bool = True
     mrUnderTransform: bool = False
     ctLandmarks: slicer.vtkMRMLMarkupsFiducialNode
@@ -137,6 +140,8 @@ class CTMRFusionWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
         self.ui.applyDisplayButton.connect("clicked(bool)", self.onApplyDisplay)
         self.ui.fuseButton.connect("clicked(bool)", self.onFuseButton)
         self.ui.savePresetButton.connect("clicked(bool)", self.onSavePreset)
+        self.ui.exportDicomButton.connect("clicked(bool)", self.onExportDicom)
+        self.ui.dicomExportPathLineEdit.filters = ctk.ctkPathLineEdit.Dirs | ctk.ctkPathLineEdit.Writable
         self.initializeParameterNode()
 
     def cleanup(self):
@@ -209,6 +214,9 @@ class CTMRFusionWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
         self.ui.fuseButton.text = "Cancel" if self._running == "fusion" else "Fuse"
         self.ui.computeTreButton.enabled = bool(p and p.ctLandmarks and p.mrLandmarks) and not running
         self.ui.applyDisplayButton.enabled = bool(p and p.ctVolume and (p.outputVolume or p.mrVolume)) and not running
+        self.ui.exportDicomButton.enabled = (
+            bool(p and p.ctVolume and p.outputTransform and p.outputVolume) and not running
+        )
         # Inputs, options and outputs stay as they were while a job uses them.
         for name in (
             "inputsCollapsibleButton",
@@ -388,6 +396,38 @@ class CTMRFusionWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
             )
         importlib.invalidate_caches()
         return torch_is_usable()
+
+    def onExportDicom(self):
+        """Export the registration and the Registered MR as DICOM: into a new folder under the DICOM folder, or
+        (no folder given) into Slicer's DICOM database, which also tells where the CT's and MR's files are."""
+        p = self._parameterNode
+        database = getattr(slicer, "dicomDatabase", None)
+        database = database if database is not None and database.isOpen else None
+        chosen = str(p.dicomExportFolder) if str(p.dicomExportFolder) not in ("", ".") else None
+        with slicer.util.tryWithErrorDisplay("DICOM export failed.", waitCursor=True):
+            if chosen is None and database is None:
+                raise ValueError("Choose a DICOM folder to export into (no DICOM database is open).")
+            parent = pathlib.Path(chosen or tempfile.mkdtemp(prefix="CTMRFusion-", dir=slicer.app.temporaryPath))
+            folder = parent / time.strftime("CTMRFusion-DICOM-%Y%m%d-%H%M%S")
+            summary = self.logic.exportRegistrationToDicom(
+                p.ctVolume,
+                p.mrVolume,
+                p.outputTransform,
+                p.outputVolume,
+                folder,
+                database.fileForInstance if database is not None else None,
+                p.interpolator,
+            )
+            where = str(folder)
+            if chosen is None:
+                from DICOMLib import DICOMUtils  # noqa: PLC0415 — Slicer's DICOM module, present with a database
+
+                DICOMUtils.importDicom(str(folder))
+                where = "the DICOM database"
+            images = summary["mr_on_ct"]["images"]
+            self.ui.statusLabel.text = f"Exported a Spatial Registration and {images} MR images to {where}"
+            for warning in summary["warnings"]:
+                self.ui.logTextEdit.appendPlainText("warning: " + warning)
 
     def onComputeTre(self):
         p = self._parameterNode

@@ -57,3 +57,16 @@ def demo_run(tmp_path_factory):
         timeout=900,
     )
     return run, out
+
+
+@pytest.fixture(scope="session")
+def dicom_pair(tmp_path_factory, demo_images):
+    """The bundled pair as two DICOM series, the way two scanners write them: CT feet-first, MR head-first, each
+    in its own study and frame of reference, one patient. (folder with ct/ and mr/, CT UIDs, MR UIDs)."""
+    from support.dicom_writer import write_series
+
+    folder = tmp_path_factory.mktemp("dicom_pair")
+    ct_image, mr_image = demo_images
+    ct = write_series(ct_image, folder / "ct", "CT", description="planning CT", patient_position="FFS")
+    mr = write_series(mr_image, folder / "mr", "MR", description="T2 TSE", patient_position="HFS")
+    return folder, ct, mr

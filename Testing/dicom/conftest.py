@@ -1,6 +1,5 @@
-"""The bundled pair as two DICOM series, the way two scanners would write them (CT feet-first, MR head-first;
-their own studies and frames of reference; one patient), and one ``register --dicom-out`` run on them as a user
-runs it, shared by the DICOM tests."""
+"""One ``register --dicom-out`` run on the bundled pair as DICOM series (``dicom_pair``, Testing/conftest.py), as
+a user runs it, shared by the DICOM tests."""
 
 from __future__ import annotations
 
@@ -11,20 +10,10 @@ import pytest
 
 from support.commands import ctmrfusion
 from support.dicom_checks import by_sop_class
-from support.dicom_writer import write_series
 
 
 def _hashes(folder):
     return {path.name: hashlib.sha256(path.read_bytes()).hexdigest() for path in sorted(folder.iterdir())}
-
-
-@pytest.fixture(scope="session")
-def dicom_pair(tmp_path_factory, sample, demo_images):
-    folder = tmp_path_factory.mktemp("dicom_pair")
-    ct_image, mr_image = demo_images
-    ct = write_series(ct_image, folder / "ct", "CT", description="planning CT", patient_position="FFS")
-    mr = write_series(mr_image, folder / "mr", "MR", description="T2 TSE", patient_position="HFS")
-    return folder, ct, mr
 
 
 @pytest.fixture(scope="session")

@@ -18,7 +18,8 @@ import pytest
 import SimpleITK as sitk
 
 from support import slicer_qt
-from support.mrml_nodes import markups_node, volume_node
+from support.dicom_checks import MR_IMAGE, SPATIAL_REGISTRATION, by_sop_class
+from support.mrml_nodes import markups_node, volume_node, volume_node_added_from_dicom
 from support.processes import running_processes_naming
 
 pytestmark = pytest.mark.skipif(not slicer_qt.available(), reason=slicer_qt.SKIP_REASON)
@@ -382,3 +383,32 @@ def test_a_registration_of_low_confidence_is_flagged_beside_the_result(panel, sl
     assert "LOW CONFIDENCE" in panel.ui.statusLabel.text
     assert "normalised MI" in panel.ui.statusLabel.toolTip
     assert "warning: low confidence" in panel.ui.logTextEdit.toPlainText()
+
+
+def test_export_to_dicom_from_the_panel_writes_the_registration_and_the_registered_mr(
+    panel, slicer, dicom_pair, tmp_path, slot_errors
+):
+    folder, ct_uids, mr_uids = dicom_pair
+    ui = panel.ui
+    ct = volume_node_added_from_dicom(slicer.mrmlScene, folder / "ct", "CT")
+    mr = volume_node_added_from_dicom(slicer.mrmlScene, folder / "mr", "MR")
+    ui.ctVolumeSelector.setCurrentNode(ct)
+    ui.mrVolumeSelector.setCurrentNode(mr)
+    panel.choose(ui.preset, "fast")
+    assert not ui.exportDicomButton.enabled  # nothing registered yet
+    ui.registerButton.click()
+    panel.wait_for_job()
+    assert ui.exportDicomButton.enabled
+    exports = tmp_path / "exports"
+    exports.mkdir()
+    ui.dicomExportPathLineEdit.currentPath = str(exports)
+    assert str(panel.parameters.dicomExportFolder) == str(exports)
+    ui.exportDicomButton.click()
+    assert slot_errors == []
+    (written,) = list(exports.iterdir())
+    found = by_sop_class(written)
+    ((_, reg),) = found[SPATIAL_REGISTRATION]
+    assert reg.StudyInstanceUID == ct_uids["study"]
+    assert {i.FrameOfReferenceUID for i in reg.RegistrationSequence} == {ct_uids["frame"], mr_uids["frame"]}
+    assert len(found[MR_IMAGE]) == ct.GetImageData().GetDimensions()[2]
+    assert f"{len(found[MR_IMAGE])} MR images to {written}" in ui.statusLabel.text

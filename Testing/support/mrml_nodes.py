@@ -21,3 +21,16 @@ def markups_node(scene, path, name):
     node.SetName(name)
     fill_markups_node(node, read_landmarks(path))
     return node
+
+
+def volume_node_added_from_dicom(scene, folder, name):
+    """A volume loaded as Slicer's "Add Data" loads a file of a DICOM series: an archetype storage node that reads
+    the series the file belongs to."""
+    node = scene.AddNewNodeByClass("vtkMRMLScalarVolumeNode")
+    node.SetName(name)
+    storage = scene.AddNewNodeByClass("vtkMRMLVolumeArchetypeStorageNode")
+    storage.SetFileName(str(sorted(folder.iterdir())[0]))
+    node.SetAndObserveStorageNodeID(storage.GetID())
+    if not storage.ReadData(node):
+        raise RuntimeError(f"the archetype storage node could not read the series in {folder}")
+    return node

@@ -45,10 +45,14 @@ def read_source(path, role: str, series_uids=()) -> SourceSeries:
 def read_registration_sources(ct_path, mr_path, series_uids=()) -> tuple[SourceSeries, SourceSeries]:
     """The CT's and the MR's series headers, refused when they share a frame of reference (already aligned
     by the scanner: there is nothing for a Spatial Registration to relate)."""
-    ct, mr = read_source(ct_path, "CT", series_uids), read_source(mr_path, "MR", series_uids)
+    return check_distinct_frames(read_source(ct_path, "CT", series_uids), read_source(mr_path, "MR", series_uids))
+
+
+def check_distinct_frames(ct: SourceSeries, mr: SourceSeries) -> tuple[SourceSeries, SourceSeries]:
+    """(ct, mr), or :class:`InvalidInputError` when they share a frame of reference."""
     if ct.frame_of_reference_uid == mr.frame_of_reference_uid:
         raise InvalidInputError(
-            "--dicom-out: the CT and the MR share a frame of reference (FrameOfReferenceUID "
+            "DICOM export: the CT and the MR share a frame of reference (FrameOfReferenceUID "
             f"{ct.frame_of_reference_uid}); a Spatial Registration relates two different frames"
         )
     return ct, mr

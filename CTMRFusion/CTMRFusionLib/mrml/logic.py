@@ -249,6 +249,27 @@ class CTMRFusionLogic:
         mrml_bridge.update_volume_node_from_sitk(outputVolumeNode, fused)
         return outputVolumeNode
 
+    def exportRegistrationToDicom(
+        self,
+        ctVolumeNode,
+        mrVolumeNode,
+        transformNode,
+        registeredVolumeNode,
+        folder,
+        fileForInstance=None,
+        interpolator: str = "sinc",
+    ) -> dict:
+        """Write the registration ``transformNode`` shows as a DICOM Spatial Registration object, and
+        ``registeredVolumeNode`` (the MR on the CT grid) as a derived MR series, in the CT's study, into ``folder``
+        (new or empty; written whole or not at all). CT and MR must have been loaded from DICOM: ``fileForInstance``
+        is Slicer's ``dicomDatabase.fileForInstance`` for volumes loaded from the database. Returns the summary
+        (UIDs, the MR→CT matrix in LPS, warnings). See :mod:`CTMRFusionLib.mrml.dicom_export`."""
+        from CTMRFusionLib.mrml.dicom_export import export_registration_to_dicom  # noqa: PLC0415 — pydicom
+
+        return export_registration_to_dicom(
+            ctVolumeNode, mrVolumeNode, transformNode, registeredVolumeNode, folder, fileForInstance, interpolator
+        )
+
     def computeTRE(self, ctLandmarksNode, mrLandmarksNode, transformNode=None, pairing: str = "label"):
         """Landmark TRE (mm) of ``transformNode``'s CT→MR transform (identity if None), before and after: the
         transform a volume placed under the node sees (the node's parents included).
