@@ -161,3 +161,20 @@ def test_series_of_two_patients_warn_in_one_line_and_file_the_outputs_under_the_
     assert len(warnings) == 1 and "'OTHER-1'" in warnings[0] and "different patients" in warnings[0]
     found = by_sop_class(tmp_path / "dicom")
     assert {d.PatientID for files in found.values() for _, d in files} == {"MRI-DIR-zzmeatphantom"}
+
+
+def test_series_that_declare_no_frame_of_reference_get_one_from_their_series_uid_with_a_warning(tmp_path, demo_images):
+    ct = write_series(demo_images[0], tmp_path / "ct", "CT", declare_frame=False)
+    mr = write_series(demo_images[1], tmp_path / "mr", "MR", declare_frame=False)
+    run = ctmrfusion("register", "--ct", tmp_path / "ct", "--mr", tmp_path / "mr", "--transform", tmp_path / "t.h5",
+                     "--dicom-out", tmp_path / "dicom", "--quiet")  # fmt: skip
+    assert run.returncode == 0, run.stderr
+    warnings = [line for line in run.stderr.splitlines() if "declares no FrameOfReferenceUID" in line]
+    assert len(warnings) == 2
+    found = by_sop_class(tmp_path / "dicom")
+    ((reg_path, reg),) = found[SPATIAL_REGISTRATION]
+    assert not dciodvfy_errors(reg_path)
+    frames = [item.FrameOfReferenceUID for item in reg.RegistrationSequence]
+    assert len(set(frames)) == 2 and all(UID(f).is_valid for f in frames)
+    assert reg.FrameOfReferenceUID == frames[0] and {d.FrameOfReferenceUID for _, d in found[MR_IMAGE]} == {frames[0]}
+    assert reg.StudyInstanceUID == ct["study"] and ct["series"] != mr["series"]

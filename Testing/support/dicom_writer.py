@@ -26,8 +26,10 @@ def write_series(
     description: str = "",
     patient_position: str = "HFS",
     patient: dict | None = None,
+    declare_frame: bool = True,
 ) -> dict:
-    """Write ``image`` (3D, integer voxels) as a ``modality`` series in ``folder``; its UIDs."""
+    """Write ``image`` (3D, integer voxels) as a ``modality`` series in ``folder``; its UIDs. ``declare_frame``
+    False leaves FrameOfReferenceUID out, as some converters do."""
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
     uids = {
@@ -48,7 +50,9 @@ def write_series(
         for keyword, value in (patient or PATIENT).items():
             setattr(ds, keyword, value)
         ds.PatientSex = "O"
-        ds.StudyInstanceUID, ds.SeriesInstanceUID, ds.FrameOfReferenceUID = uids["study"], uids["series"], uids["frame"]
+        ds.StudyInstanceUID, ds.SeriesInstanceUID = uids["study"], uids["series"]
+        if declare_frame:
+            ds.FrameOfReferenceUID = uids["frame"]
         ds.StudyDate, ds.StudyTime, ds.StudyID, ds.AccessionNumber = "20180101", "120000", "1", ""
         ds.ReferringPhysicianName = ""
         ds.Modality, ds.SeriesNumber, ds.SeriesDescription = modality, 2 if modality == "CT" else 5, description

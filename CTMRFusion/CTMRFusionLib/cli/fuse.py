@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import argparse
+import sys
 import time
 from contextlib import ExitStack
 
 from CTMRFusionLib.cli.terminal_progress import add_progress_arguments, progress_for
+from CTMRFusionLib.core.commands import WARNING_PREFIX
 from CTMRFusionLib.core.errors import InvalidInputError
 from CTMRFusionLib.core.threads import free_cores, use_threads_for_torch
 from CTMRFusionLib.dicom.series_url import check_store_url, is_url
@@ -98,7 +100,8 @@ def _fuse(args, stack: ExitStack) -> None:
     if dicom_ct is not None:
         from CTMRFusionLib.dicom.export import deliver, fusion_outputs  # noqa: PLC0415 — pydicom, requests
 
-        deliver(fusion_outputs(dicom_ct, ct, fused, args.method), args)
+        for warning in deliver(fusion_outputs(dicom_ct, ct, fused, args.method), args)["warnings"]:
+            print(f"{WARNING_PREFIX}{warning}", file=sys.stderr)
     size = "×".join(str(s) for s in fused.GetSize())
     threads_text = f"{threads} thread{'' if threads == 1 else 's'}"
     where = f" on {model.device}, {threads_text}, model SHA-256 {model.sha256}" if model is not None else ""

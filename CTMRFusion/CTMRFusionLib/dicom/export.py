@@ -126,7 +126,7 @@ def registration_outputs(
         "MPR",
     )
     summary = {
-        "warnings": patient_mismatch(ct, mr),
+        "warnings": ct.warnings + mr.warnings + patient_mismatch(ct, mr),
         "registration": {"sop_instance_uid": str(reg.SOPInstanceUID), "series_uid": str(reg.SeriesInstanceUID)},
         "mr_on_ct": {"series_uid": str(derived[0].SeriesInstanceUID), "images": len(derived)},
         "study_uid": ct.study_uid,
@@ -154,6 +154,7 @@ def fusion_outputs(ct: SourceSeries, ct_image: sitk.Image, fused: sitk.Image, me
         "OTHER",
     )
     summary = {
+        "warnings": ct.warnings,
         "fused": {"series_uid": str(derived[0].SeriesInstanceUID), "images": len(derived)},
         "study_uid": ct.study_uid,
         "frame_of_reference_uid": ct.frame_of_reference_uid,

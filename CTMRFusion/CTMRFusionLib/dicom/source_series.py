@@ -2,10 +2,15 @@
 of reference, and each instance's SOP Class and Instance UIDs and position (the references outputs carry).
 
 Headers only are read (pydicom, no pixel data): the voxels come from SimpleITK's reading of the same files.
+
+A series without a FrameOfReferenceUID (some converters and scripted exports omit it) is given one derived from
+its SeriesInstanceUID (``2.25.`` + a name-based UUID: the same series always gets the same frame), and the run
+warns: outputs need a frame, and no system can relate them to a series that declares none.
 """
 
 from __future__ import annotations
 
+import uuid
 from dataclasses import dataclass
 
 import numpy as np
@@ -42,7 +47,17 @@ class SourceSeries:
 
     @property
     def frame_of_reference_uid(self) -> str:
-        return str(self.header.FrameOfReferenceUID)
+        declared = str(self.header.get("FrameOfReferenceUID", "")).strip()
+        return declared or derived_frame_of_reference(self.series_uid)
+
+    @property
+    def warnings(self) -> list[str]:
+        if str(self.header.get("FrameOfReferenceUID", "")).strip():
+            return []
+        return [
+            f"the {self.role} series declares no FrameOfReferenceUID; the DICOM outputs use "
+            f"{self.frame_of_reference_uid}, derived from its SeriesInstanceUID"
+        ]
 
     def slice_order(self, slice_normal_lps) -> np.ndarray:
         """Instance indices sorted by position along ``slice_normal_lps`` (the order SimpleITK stacks them)."""
@@ -51,7 +66,12 @@ class SourceSeries:
 
 
 #: What every source series must carry for outputs to refer to it.
-_REQUIRED = ("SOPClassUID", "SOPInstanceUID", "StudyInstanceUID", "SeriesInstanceUID", "FrameOfReferenceUID")
+_REQUIRED = ("SOPClassUID", "SOPInstanceUID", "StudyInstanceUID", "SeriesInstanceUID")
+
+
+def derived_frame_of_reference(series_uid: str) -> str:
+    """The frame of reference UID given to a series that declares none: the same for the same series."""
+    return f"2.25.{uuid.uuid5(uuid.NAMESPACE_OID, f'CTMRFusion frame of reference of {series_uid}').int}"
 
 
 def read_source_series(files, role: str) -> SourceSeries:
@@ -65,8 +85,8 @@ def read_source_series(files, role: str) -> SourceSeries:
         missing = [keyword for keyword in _REQUIRED if not str(dataset.get(keyword, "")).strip()]
         if missing:
             raise InvalidInputError(
-                f"{role}: {name} has no {', '.join(missing)}; DICOM outputs need the source's study and frame of "
-                "reference"
+                f"{role}: {name} has no {', '.join(missing)}; DICOM outputs need the source's study and instance "
+                "identifiers"
             )
         position = dataset.get("ImagePositionPatient")
         instances.append(
