@@ -3,15 +3,19 @@
 from __future__ import annotations
 
 import argparse
-import sys
 import time
 from contextlib import ExitStack
 
+from CTMRFusionLib.cli.dicom_options import (
+    add_dicom_output_arguments,
+    check_dicom_destinations,
+    local_paths,
+    print_warnings,
+    wants_dicom,
+)
 from CTMRFusionLib.cli.terminal_progress import add_progress_arguments, progress_for
-from CTMRFusionLib.core.commands import WARNING_PREFIX
 from CTMRFusionLib.core.errors import InvalidInputError
 from CTMRFusionLib.core.threads import free_cores, use_threads_for_torch
-from CTMRFusionLib.dicom.series_url import check_store_url, is_url
 from CTMRFusionLib.fusion.pipeline import METHODS, check_fusion_inputs, fuse_images, load_model_for
 from CTMRFusionLib.io.images import read_image, write_image
 from CTMRFusionLib.io.output_paths import check_outputs
@@ -35,13 +39,7 @@ def add_parser(commands) -> None:
     fuse.add_argument("--ct", required=True, help="CT image (2D or 3D), DICOM folder or DICOMweb series URL")
     fuse.add_argument("--mr", required=True, help="MR image registered to the CT (same size for 2D)")
     fuse.add_argument("--output", help="output image (2D: PNG/TIFF 8-bit; 3D: .nrrd, .nii.gz…)")
-    fuse.add_argument(
-        "--dicom-out",
-        metavar="DIR",
-        help="output folder (new or empty): the fused volume as a derived DICOM series in the CT's study and frame "
-        "of reference (the CT read from DICOM)",
-    )
-    fuse.add_argument("--stow", metavar="URL", help="store the fused DICOM series on a DICOMweb server (STOW-RS)")
+    add_dicom_output_arguments(fuse, "the fused volume as a derived DICOM series")
     fuse.add_argument("--method", choices=METHODS, default="unet", help="fusion method (default: unet)")
     fuse.add_argument("--model", help="TorchScript fusion model to load instead of the shipped one")
     fuse.add_argument("--model-sha256", help="refuse --model unless its SHA-256 is this")
@@ -71,19 +69,10 @@ def _fuse(args, stack: ExitStack) -> None:
     if args.threads is not None and not 1 <= args.threads <= 1024:
         raise InvalidInputError(f"--threads must be from 1 to 1024, got {args.threads}.")
     check_outputs({"--output": args.output}, [args.ct, args.mr, args.model])
-    ct_path, dicom_ct = args.ct, None
-    if args.dicom_out or args.stow:
-        from CTMRFusionLib.dicom.output_folder import check_output_folder  # noqa: PLC0415 — pydicom when asked
-
-        if args.stow:
-            check_store_url(args.stow)
-        if args.dicom_out:
-            check_output_folder(args.dicom_out, [args.output])
-    if is_url(args.ct):  # retrieved into a private folder, removed at the end
-        from CTMRFusionLib.dicom.dicomweb import local_inputs  # noqa: PLC0415 — an HTTP stack when a URL is given
-
-        ct_path = local_inputs(stack, {"CT": args.ct})["CT"]
-    if args.dicom_out or args.stow:
+    dicom_ct = None
+    check_dicom_destinations(args, [args.output])
+    ct_path = local_paths(stack, {"CT": args.ct})["CT"]  # a DICOMweb series is retrieved first
+    if wants_dicom(args):
         from CTMRFusionLib.dicom.export import read_source  # noqa: PLC0415 — pydicom when DICOM is written
 
         dicom_ct = read_source(ct_path, "CT")
@@ -100,8 +89,7 @@ def _fuse(args, stack: ExitStack) -> None:
     if dicom_ct is not None:
         from CTMRFusionLib.dicom.export import deliver, fusion_outputs  # noqa: PLC0415 — pydicom, requests
 
-        for warning in deliver(fusion_outputs(dicom_ct, ct, fused, args.method), args)["warnings"]:
-            print(f"{WARNING_PREFIX}{warning}", file=sys.stderr)
+        print_warnings(deliver(fusion_outputs(dicom_ct, ct, fused, args.method), args))
     size = "×".join(str(s) for s in fused.GetSize())
     threads_text = f"{threads} thread{'' if threads == 1 else 's'}"
     where = f" on {model.device}, {threads_text}, model SHA-256 {model.sha256}" if model is not None else ""

@@ -18,10 +18,16 @@ from pathlib import Path
 import SimpleITK as sitk
 
 from CTMRFusionLib import __version__
+from CTMRFusionLib.cli.dicom_options import (
+    add_dicom_output_arguments,
+    check_dicom_destinations,
+    local_paths,
+    print_warnings,
+    wants_dicom,
+)
 from CTMRFusionLib.cli.terminal_progress import add_progress_arguments, progress_for
 from CTMRFusionLib.core.commands import STRICT_EXIT_CODE, WARNING_PREFIX
 from CTMRFusionLib.core.errors import InvalidInputError
-from CTMRFusionLib.dicom.series_url import check_store_url, is_url
 from CTMRFusionLib.imaging.resampling import resample_onto
 from CTMRFusionLib.io.atomic_files import write_text
 from CTMRFusionLib.io.images import SERIES_UID_KEY, read_image, read_transform, write_image, write_transform
@@ -55,16 +61,8 @@ def add_arguments(parser) -> None:
     parser.add_argument("--transform", required=True, help="output ITK transform (.h5/.tfm), CT→MR points, LPS")
     parser.add_argument("--volume", help="output: MR resampled on the CT grid (e.g. .nrrd, .nii.gz)")
     parser.add_argument("--report", help="output JSON report: parameters, metric, iterations, timings, TRE")
-    parser.add_argument(
-        "--dicom-out",
-        metavar="DIR",
-        help="output folder (new or empty): the registration as a DICOM Spatial Registration object and the MR "
-        "resampled on the CT grid as a derived series, in the CT's study (CT and MR read from DICOM)",
-    )
-    parser.add_argument(
-        "--stow",
-        metavar="URL",
-        help="store those DICOM outputs on a DICOMweb server (STOW-RS), e.g. http://pacs:8042/dicom-web",
+    add_dicom_output_arguments(
+        parser, "the registration as a DICOM Spatial Registration object and the MR on the CT grid"
     )
     parser.add_argument(
         "--interpolator",
@@ -155,21 +153,11 @@ def _register(args, stack: ExitStack) -> dict:
     options = _options(args)
     progress = progress_for(args)
     dicom_export = None
-    if args.dicom_out or args.stow:  # refused now, not after the registration: a used folder, a bad URL
-        from CTMRFusionLib.dicom.output_folder import check_output_folder  # noqa: PLC0415 — pydicom when asked
-
-        if args.stow:
-            check_store_url(args.stow)
-        if args.dicom_out:
-            check_output_folder(args.dicom_out, [args.transform, args.volume, args.report])
+    check_dicom_destinations(args, [args.transform, args.volume, args.report])
 
     started = time.perf_counter()
-    paths = {"CT": args.ct, "MR": args.mr}
-    if is_url(args.ct) or is_url(args.mr):  # a DICOMweb series is retrieved first, into a private folder
-        from CTMRFusionLib.dicom.dicomweb import local_inputs  # noqa: PLC0415 — an HTTP stack when a URL is given
-
-        paths = local_inputs(stack, paths)
-    if args.dicom_out or args.stow:  # both inputs must be DICOM series: the outputs join the CT's study and frame
+    paths = local_paths(stack, {"CT": args.ct, "MR": args.mr})  # a DICOMweb series is retrieved first
+    if wants_dicom(args):  # both inputs must be DICOM series: the outputs join the CT's study and frame
         from CTMRFusionLib.dicom.export import read_registration_sources  # noqa: PLC0415 — pydicom when asked
 
         dicom_export = read_registration_sources(paths["CT"], paths["MR"], args.series)
@@ -271,7 +259,6 @@ def print_summary(report: dict, stream=sys.stdout) -> None:
 def run(args) -> int:
     report = run_registration(args)
     print_summary(report)
-    for warning in report.get("dicom", {}).get("warnings", []):
-        print(f"{WARNING_PREFIX}{warning}", file=sys.stderr)
+    print_warnings(report.get("dicom", {}))
     unsure = warn_if_unsure(report)
     return STRICT_EXIT_CODE if unsure and args.strict else 0
