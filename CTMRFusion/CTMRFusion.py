@@ -417,6 +417,8 @@ class CTMRFusionWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
                 folder,
                 database.fileForInstance if database is not None else None,
                 p.interpolator,
+                p.fusedVolume,
+                p.fusionMethod,
             )
             where = str(folder)
             if chosen is None:
@@ -425,7 +427,8 @@ class CTMRFusionWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
                 DICOMUtils.importDicom(str(folder))
                 where = "the DICOM database"
             images = summary["mr_on_ct"]["images"]
-            self.ui.statusLabel.text = f"Exported a Spatial Registration and {images} MR images to {where}"
+            fused = " and the fused series" if "fused" in summary else ""
+            self.ui.statusLabel.text = f"Exported a Spatial Registration, {images} MR images{fused} to {where}"
             for warning in summary["warnings"]:
                 self.ui.logTextEdit.appendPlainText("warning: " + warning)
 

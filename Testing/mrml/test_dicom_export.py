@@ -13,7 +13,7 @@ import vtk
 from CTMRFusionLib.core.errors import InvalidInputError
 from CTMRFusionLib.io.landmark_files import read_landmarks
 from CTMRFusionLib.mrml.dicom_export import INSTANCE_UIDS_ATTRIBUTE
-from CTMRFusionLib.mrml.logic import CTMRFusionLogic
+from CTMRFusionLib.mrml.logic import CTMRFusionLogic, FusionOptions
 from support.dicom_checks import MR_IMAGE, SPATIAL_REGISTRATION, by_sop_class, dciodvfy_errors
 from support.mrml_nodes import volume_node, volume_node_added_from_dicom
 
@@ -46,10 +46,17 @@ def test_export_of_an_mr_registered_under_a_parent_transform_relates_the_series_
     mr.SetAndObserveTransformNodeID(moved.GetID())
     logic = CTMRFusionLogic(scene)
     result = logic.registerVolumes(ct, mr)
+    fused = logic.fuseVolumes(ct, result.volumeNode, options=FusionOptions(method="gff"))
     summary = logic.exportRegistrationToDicom(
-        ct, mr, result.transformNode, result.volumeNode, tmp_path / "dicom", file_for_instance
+        ct, mr, result.transformNode, result.volumeNode, tmp_path / "dicom", file_for_instance, "sinc", fused, "gff"
     )
     found = by_sop_class(tmp_path / "dicom")
+    series = {}
+    for _, dataset in found[MR_IMAGE]:
+        series.setdefault(tuple(dataset.ImageType), set()).add(dataset.SeriesInstanceUID)
+    slices = ct.GetImageData().GetDimensions()[2]
+    assert sorted(series) == [("DERIVED", "SECONDARY", "MPR"), ("DERIVED", "SECONDARY", "OTHER")]
+    assert len(found[MR_IMAGE]) == 2 * slices and summary["fused"]["images"] == slices
     ((reg_path, reg),) = found[SPATIAL_REGISTRATION]
     assert not dciodvfy_errors(reg_path) and not dciodvfy_errors(found[MR_IMAGE][0][0])
     assert reg.StudyInstanceUID == ct_uids["study"] and reg.FrameOfReferenceUID == ct_uids["frame"]
@@ -66,7 +73,8 @@ def test_export_of_an_mr_registered_under_a_parent_transform_relates_the_series_
         for label, point in zip(ct_points.labels, ct_points.points_lps)
     ]
     assert np.mean(errors) < 3.0, np.mean(errors)
-    derived = sitk.ReadImage(sitk.ImageSeriesReader.GetGDCMSeriesFileNames(str(tmp_path / "dicom")))
+    mr_on_ct_uid = summary["mr_on_ct"]["series_uid"]
+    derived = sitk.ReadImage(sitk.ImageSeriesReader.GetGDCMSeriesFileNames(str(tmp_path / "dicom"), mr_on_ct_uid))
     ct_read = sitk.ReadImage(sitk.ImageSeriesReader.GetGDCMSeriesFileNames(str(folder / "ct")))
     assert derived.GetSize() == ct_read.GetSize()
     np.testing.assert_allclose(derived.GetOrigin(), ct_read.GetOrigin(), atol=1e-4)

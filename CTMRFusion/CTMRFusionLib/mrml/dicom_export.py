@@ -22,7 +22,7 @@ import pydicom
 
 from CTMRFusionLib.core import frames
 from CTMRFusionLib.core.errors import InvalidInputError
-from CTMRFusionLib.dicom.export import check_distinct_frames, registration_outputs
+from CTMRFusionLib.dicom.export import check_distinct_frames, fusion_outputs, registration_outputs
 from CTMRFusionLib.dicom.output_folder import write_dicom_folder
 from CTMRFusionLib.dicom.source_series import SourceSeries, read_source_series
 from CTMRFusionLib.io.dicom_series import choose_series
@@ -54,10 +54,19 @@ def series_files(volume_node, role: str, file_for_instance=None) -> list[str]:
 
 
 def export_registration_to_dicom(
-    ct_node, mr_node, transform_node, resampled_node, folder, file_for_instance=None, interpolator: str = "sinc"
+    ct_node,
+    mr_node,
+    transform_node,
+    resampled_node,
+    folder,
+    file_for_instance=None,
+    interpolator: str = "sinc",
+    fused_node=None,
+    fusion_method: str = "",
 ) -> dict:
-    """Write the REG (from ``transform_node``, the registration as the scene shows it) and ``resampled_node`` (the
-    MR on the CT grid) into ``folder`` (new or empty), atomically; the export's summary (UIDs, matrix, warnings)."""
+    """Write the REG (from ``transform_node``, the registration as the scene shows it), ``resampled_node`` (the
+    MR on the CT grid) and, if given, ``fused_node`` (made by ``fusion_method``) into ``folder`` (new or empty), in
+    one atomic write; the export's summary (UIDs, matrix, warnings)."""
     if ct_node.GetParentTransformNode() is not None:
         raise InvalidInputError(
             f"CT '{ct_node.GetName()}' is under a transform: DICOM export needs the CT where its series puts it"
@@ -75,5 +84,10 @@ def export_registration_to_dicom(
     ct_to_mr = frames.matrix_to_sitk_affine(bridge.transform_from_world_lps(transform_node))
     mr_image = bridge.volume_node_to_sitk(mr_node, include_parent_transforms=False)
     outputs = registration_outputs(ct, mr, ct_image, mr_image, ct_to_mr, resampled, interpolator)
-    write_dicom_folder(folder, outputs.files)
-    return {"folder": str(folder), **outputs.summary}
+    files, summary = dict(outputs.files), {"folder": str(folder), **outputs.summary}
+    if fused_node is not None:
+        fusion = fusion_outputs(ct, ct_image, bridge.volume_node_to_sitk(fused_node), fusion_method or "fusion")
+        files.update(fusion.files)
+        summary["fused"] = fusion.summary["fused"]
+    write_dicom_folder(folder, files)
+    return summary

@@ -258,16 +258,27 @@ class CTMRFusionLogic:
         folder,
         fileForInstance=None,
         interpolator: str = "sinc",
+        fusedVolumeNode=None,
+        fusionMethod: str = "",
     ) -> dict:
         """Write the registration ``transformNode`` shows as a DICOM Spatial Registration object, and
         ``registeredVolumeNode`` (the MR on the CT grid) as a derived MR series, in the CT's study, into ``folder``
         (new or empty; written whole or not at all). CT and MR must have been loaded from DICOM: ``fileForInstance``
-        is Slicer's ``dicomDatabase.fileForInstance`` for volumes loaded from the database. Returns the summary
+        is Slicer's ``dicomDatabase.fileForInstance`` for volumes loaded from the database. ``fusedVolumeNode``
+        (made by ``fusionMethod``, on the CT grid) goes in the same folder as a third series. Returns the summary
         (UIDs, the MR→CT matrix in LPS, warnings). See :mod:`CTMRFusionLib.mrml.dicom_export`."""
         from CTMRFusionLib.mrml.dicom_export import export_registration_to_dicom  # noqa: PLC0415 — pydicom
 
         return export_registration_to_dicom(
-            ctVolumeNode, mrVolumeNode, transformNode, registeredVolumeNode, folder, fileForInstance, interpolator
+            ctVolumeNode,
+            mrVolumeNode,
+            transformNode,
+            registeredVolumeNode,
+            folder,
+            fileForInstance,
+            interpolator,
+            fusedVolumeNode,
+            fusionMethod,
         )
 
     def computeTRE(self, ctLandmarksNode, mrLandmarksNode, transformNode=None, pairing: str = "label"):
