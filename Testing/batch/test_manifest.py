@@ -51,12 +51,31 @@ def test_a_good_manifest_resolves_paths_against_its_folder(files):
         ("id,ct,mr,ct_landmarks,mr_landmarks\na,a_ct.nrrd,a_mr.nrrd,ct.csv,\n", "both ct_landmarks and mr_landmarks"),
         ("id,ct,mr,preset\na,a_ct.nrrd,a_mr.nrrd,turbo\n", "Unknown preset 'turbo'"),
         ("id,ct,mr,initializer\na,a_ct.nrrd,a_mr.nrrd,magic\n", "unknown initializer 'magic'"),
+        ("id,ct,mr\na,http://pacs/dicom-web/studies/1.2,a_mr.nrrd\n", "row 2: ct http://pacs/dicom-web/studies/1.2: a"),
+        ("id,ct,mr\na,a_ct.nrrd,https://pacs/studies/1.2/series/x.y\n", "DICOMweb input is a series URL"),
     ],
 )
 def test_each_defect_is_named(files, text, message):
     with pytest.raises(ManifestError, match=None) as error:
         read_manifest(_manifest(files, text))
     assert message in str(error.value)
+
+
+def test_dicomweb_series_urls_are_kept_as_urls_and_landmarks_stay_files(files):
+    url = "https://pacs.example:8443/dicom-web/studies/1.2.840.1/series/1.2.840.1.2"
+    cases = read_manifest(_manifest(files, f"id,ct,mr\na,{url},a_mr.nrrd\n"))
+    assert cases[0].ct == url and cases[0].mr == str(files / "a_mr.nrrd")
+    with pytest.raises(ManifestError, match="ct_landmarks 'http://x/y.csv' not found"):
+        read_manifest(
+            _manifest(files, "id,ct,mr,ct_landmarks,mr_landmarks\na,a_ct.nrrd,a_mr.nrrd,http://x/y.csv,mr.csv\n")
+        )
+
+
+def test_a_stow_url_that_is_not_a_service_base_exits_2_before_any_work(files, capsys):
+    manifest = _manifest(files, "id,ct,mr\na,a_ct.nrrd,a_mr.nrrd\n")
+    stow = ["--stow", "http://pacs/dicom-web/studies/1.2"]
+    assert main(["batch", "--manifest", str(manifest), "--out", str(files / "o"), *stow]) == 2
+    assert "DICOMweb base URL" in capsys.readouterr().err and not (files / "o").exists()
 
 
 def test_a_bad_manifest_exits_2_before_any_work(files, capsys):

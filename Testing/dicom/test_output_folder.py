@@ -41,6 +41,11 @@ def test_a_complete_write_and_the_refusals(tmp_path):
         check_output_folder(tmp_path / "d", [None, tmp_path / "d" / "report.json"])
     (tmp_path / "empty").mkdir()
     assert check_output_folder(tmp_path / "empty") == tmp_path / "empty"
+    (tmp_path / "a_file").write_text("x")
+    with pytest.raises(InvalidInputError, match="new or empty folder"):
+        check_output_folder(tmp_path / "a_file")
+    with pytest.raises(InvalidInputError, match="cannot create a folder"):
+        check_output_folder(tmp_path / "a_file" / "below")
 
 
 def test_matrix_type_names_rigid_scaled_and_affine_matrices():
