@@ -115,6 +115,31 @@ def test_a_series_the_pacs_lacks_and_a_pacs_that_is_down_exit_2_with_one_line(tm
     assert run.returncode == 2 and "no DICOMweb server answers" in run.stderr, run.stderr
 
 
+def test_a_pacs_that_asks_for_a_password_gets_the_urls_one_and_the_report_masks_it(tmp_path, dicom_pair):
+    folder, ct, _ = dicom_pair
+    with orthanc_server(tmp_path / "orthanc", users={"planner": "s3cret pass"}) as base:
+        authorised = base.replace("http://", "http://planner:s3cret%20pass@")
+        DICOMwebClient(url=base, session=_basic("planner", "s3cret pass")).store_instances(
+            [pydicom.dcmread(path) for path in sorted((folder / "ct").iterdir())]
+        )
+        series = f"/studies/{ct['study']}/series/{ct['series']}"
+        run = ctmrfusion("register", "--ct", base + series, "--mr", folder / "mr", "--transform", tmp_path / "t.h5")
+        assert run.returncode == 2 and "HTTP 401" in run.stderr, run.stderr
+        run = ctmrfusion("register", "--ct", authorised + series, "--mr", folder / "mr", "--transform",
+                         tmp_path / "t.h5", "--report", tmp_path / "r.json", "--quiet")  # fmt: skip
+        assert run.returncode == 0, run.stderr
+        report = (tmp_path / "r.json").read_text()
+        assert "s3cret" not in report and "planner:***@" in report  # the password never reaches the report
+
+
+def _basic(user, password):
+    import requests
+
+    session = requests.Session()
+    session.auth = (user, password)
+    return session
+
+
 @pytest.mark.slow
 def test_batch_reads_manifest_urls_and_stores_each_case(tmp_path, pacs, dicom_pair):
     base, client, ct_url, mr_url = pacs

@@ -32,8 +32,9 @@ def _dicomweb_plugin() -> Path | None:
 
 
 @contextlib.contextmanager
-def orthanc_server(folder):
-    """Run Orthanc with DICOMweb in ``folder``; yields its DICOMweb base URL (``http://127.0.0.1:PORT/dicom-web``)."""
+def orthanc_server(folder, users: dict | None = None):
+    """Run Orthanc with DICOMweb in ``folder``; yields its DICOMweb base URL (``http://127.0.0.1:PORT/dicom-web``).
+    ``users`` (name → password): HTTP basic authentication required, with these accounts."""
     executable = shutil.which("Orthanc") or next(
         (p for p in ("/usr/sbin/Orthanc", "/usr/bin/Orthanc") if Path(p).is_file()), None
     )
@@ -53,7 +54,8 @@ def orthanc_server(folder):
         "HttpPort": port,
         "DicomServerEnabled": False,
         "RemoteAccessAllowed": False,
-        "AuthenticationEnabled": False,
+        "AuthenticationEnabled": bool(users),
+        "RegisteredUsers": users or {},
         "Plugins": [str(plugin)],
         "DicomWeb": {"Enable": True, "Root": "/dicom-web/"},
     }
@@ -61,7 +63,7 @@ def orthanc_server(folder):
     log = open(folder / "orthanc.log", "w")
     server = subprocess.Popen([executable, str(folder / "orthanc.json")], stdout=log, stderr=subprocess.STDOUT)
     try:
-        _wait_until_up(f"http://127.0.0.1:{port}", server, folder / "orthanc.log")
+        _wait_until_up(f"http://127.0.0.1:{port}", server, folder / "orthanc.log", users)
         yield f"http://127.0.0.1:{port}/dicom-web"
     finally:
         server.terminate()
@@ -73,13 +75,14 @@ def orthanc_server(folder):
         log.close()
 
 
-def _wait_until_up(root: str, server: subprocess.Popen, log: Path, seconds: float = 60) -> None:
+def _wait_until_up(root: str, server: subprocess.Popen, log: Path, users: dict | None, seconds: float = 60) -> None:
+    auth = next(iter(users.items())) if users else None
     deadline = time.monotonic() + seconds
     while time.monotonic() < deadline:
         if server.poll() is not None:
             raise RuntimeError(f"Orthanc exited with {server.returncode}: {log.read_text()[-2000:]}")
         with contextlib.suppress(requests.RequestException):
-            if requests.get(f"{root}/dicom-web/studies", timeout=2).status_code == 200:
+            if requests.get(f"{root}/dicom-web/studies", timeout=2, auth=auth).status_code == 200:
                 return
         time.sleep(0.2)
     raise RuntimeError(f"Orthanc did not answer within {seconds} s: {log.read_text()[-2000:]}")

@@ -28,6 +28,7 @@ from CTMRFusionLib.cli.dicom_options import (
 from CTMRFusionLib.cli.terminal_progress import add_progress_arguments, progress_for
 from CTMRFusionLib.core.commands import STRICT_EXIT_CODE, WARNING_PREFIX
 from CTMRFusionLib.core.errors import InvalidInputError
+from CTMRFusionLib.dicom.series_url import shown
 from CTMRFusionLib.imaging.resampling import resample_onto
 from CTMRFusionLib.io.atomic_files import write_text
 from CTMRFusionLib.io.images import SERIES_UID_KEY, read_image, read_transform, write_image, write_transform
@@ -176,8 +177,8 @@ def _register(args, stack: ExitStack) -> dict:
     report = {
         "ctmrfusion_version": __version__,
         "inputs": {
-            "ct": str(args.ct),
-            "mr": str(args.mr),
+            "ct": shown(str(args.ct)),
+            "mr": shown(str(args.mr)),
             **{
                 f"{role}_series_uid": image.GetMetaData(SERIES_UID_KEY)
                 for role, image in (("ct", ct), ("mr", mr))

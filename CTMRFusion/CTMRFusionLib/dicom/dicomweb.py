@@ -5,21 +5,27 @@ is retrieved whole into a private temporary folder (mode 0700, removed when the 
 DICOM series folder, so a series from a PACS and one from a disk take the same path through the program. ``--stow
 URL`` names the server's DICOMweb base (the part before ``/studies``). Failures (no server, a series it does not
 hold, a refused store) are :class:`InvalidInputError` with one line naming the URL and the reason.
+
+Credentials: a URL's user and password (``https://user:password@host/…``) are sent as HTTP basic authentication
+(and masked in messages and reports); a bearer token (OAuth, as cloud DICOM stores use) is read from the
+environment variable ``CTMRFUSION_DICOMWEB_TOKEN``, never from a file or the command line.
 """
 
 from __future__ import annotations
 
+import os
 import tempfile
 from contextlib import ExitStack
 from io import BytesIO
 from pathlib import Path
+from urllib.parse import unquote, urlsplit, urlunsplit
 
 import pydicom
 import requests
 from dicomweb_client.api import DICOMwebClient
 
 from CTMRFusionLib.core.errors import InvalidInputError
-from CTMRFusionLib.dicom.series_url import check_store_url, is_url, parse_series_url
+from CTMRFusionLib.dicom.series_url import check_store_url, is_url, parse_series_url, shown
 
 #: Seconds to wait for the server to connect and to send each part of an answer.
 TIMEOUT_SECONDS = 60
@@ -30,8 +36,21 @@ TIMEOUT_SECONDS = 60
 ATTEMPTS, BACKOFF_MS = 3, 500
 
 
+#: The environment variable that holds a bearer token for the DICOMweb server.
+TOKEN_VARIABLE = "CTMRFUSION_DICOMWEB_TOKEN"
+
+
 def _client(base: str) -> DICOMwebClient:
-    client = DICOMwebClient(url=base, timeout=TIMEOUT_SECONDS)
+    session = requests.Session()
+    parts = urlsplit(base)
+    if parts.username is not None:  # basic authentication, and the URL without its credentials
+        session.auth = (unquote(parts.username), unquote(parts.password or ""))
+        host = parts.hostname + (f":{parts.port}" if parts.port else "")
+        base = urlunsplit(parts._replace(netloc=host))
+    token = os.environ.get(TOKEN_VARIABLE, "").strip()
+    if token:
+        session.headers["Authorization"] = f"Bearer {token}"
+    client = DICOMwebClient(url=base, session=session, timeout=TIMEOUT_SECONDS)
     client.set_http_retry_params(retry=True, max_attempts=ATTEMPTS, wait_exponential_multiplier=BACKOFF_MS)
     return client
 
@@ -56,9 +75,9 @@ def retrieve_series(url: str, role: str, folder) -> Path:
             dataset.save_as(folder / f"{count + 1:05d}.dcm", enforce_file_format=True)
             count += 1
     except (requests.RequestException, ValueError) as error:
-        raise InvalidInputError(f"{role} {url}: cannot retrieve the series: {_failure(error)}") from None
+        raise InvalidInputError(f"{role} {shown(url)}: cannot retrieve the series: {_failure(error)}") from None
     if count == 0:
-        raise InvalidInputError(f"{role} {url}: the server holds no instance of that series")
+        raise InvalidInputError(f"{role} {shown(url)}: the server holds no instance of that series")
     return folder
 
 
@@ -89,8 +108,8 @@ def store_instances(url: str, datasets, option: str = "--stow") -> int:
     try:
         response = _client(check_store_url(url, option)).store_instances(datasets)
     except (requests.RequestException, ValueError) as error:
-        raise InvalidInputError(f"{option} {url}: the store failed: {_failure(error)}") from None
+        raise InvalidInputError(f"{option} {shown(url)}: the store failed: {_failure(error)}") from None
     failed = response.get("FailedSOPSequence") if response is not None else None
     if failed:
-        raise InvalidInputError(f"{option} {url}: the server refused {len(failed)} of {len(datasets)} instances")
+        raise InvalidInputError(f"{option} {shown(url)}: the server refused {len(failed)} of {len(datasets)} instances")
     return len(datasets)

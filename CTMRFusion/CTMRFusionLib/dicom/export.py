@@ -22,6 +22,7 @@ from CTMRFusionLib.core.frames import sitk_transform_to_matrix
 from CTMRFusionLib.dicom.derived_series import derived_series
 from CTMRFusionLib.dicom.dicomweb import store_instances
 from CTMRFusionLib.dicom.output_folder import write_dicom_folder
+from CTMRFusionLib.dicom.series_url import shown
 from CTMRFusionLib.dicom.source_references import resampled_sources, same_grid_sources
 from CTMRFusionLib.dicom.source_series import SourceSeries, read_source_series
 from CTMRFusionLib.dicom.spatial_registration import REG_SERIES_NUMBER, spatial_registration
@@ -89,7 +90,8 @@ def deliver(outputs: DicomOutputs, args) -> dict:
         write_dicom_folder(args.dicom_out, outputs.files)
         summary["folder"] = str(args.dicom_out)
     if args.stow:
-        summary["stored"] = {"url": args.stow, "instances": store_instances(args.stow, outputs.files.values())}
+        stored = store_instances(args.stow, outputs.files.values())
+        summary["stored"] = {"url": shown(args.stow), "instances": stored}
     return summary
 
 

@@ -15,6 +15,11 @@ _UID = r"[0-9]+(?:\.[0-9]+)*"
 _SERIES_URL = re.compile(rf"(?P<base>https?://[^?#\s]+?)/studies/(?P<study>{_UID})/series/(?P<series>{_UID})/?")
 
 
+def shown(url: str) -> str:
+    """``url`` as messages and reports show it: a password in it (``http://user:password@host/…``) replaced by ***."""
+    return re.sub(r"^(https?://[^/@:]*):[^/@]*@", r"\1:***@", url.strip(), flags=re.IGNORECASE)
+
+
 def is_url(text) -> bool:
     """Whether an input names a DICOMweb resource (http or https) rather than a local path."""
     return isinstance(text, str) and text.lower().startswith(("http://", "https://"))
@@ -34,7 +39,7 @@ def parse_series_url(url: str, role: str) -> SeriesUrl:
     match = _SERIES_URL.fullmatch(url.strip())
     if match is None or max(len(match["study"]), len(match["series"])) > 64:
         raise InvalidInputError(
-            f"{role} {url}: a DICOMweb input is a series URL, http(s)://HOST/BASE/studies/<study UID>/series/"
+            f"{role} {shown(url)}: a DICOMweb input is a series URL, http(s)://HOST/BASE/studies/<study UID>/series/"
             "<series UID>"
         )
     return SeriesUrl(match["base"], match["study"], match["series"])
@@ -44,6 +49,7 @@ def check_store_url(url: str, option: str = "--stow") -> str:
     """A STOW-RS base URL (http or https, no query), or :class:`InvalidInputError`."""
     if not is_url(url) or re.search(r"[?#\s]", url) or "/studies/" in url:
         raise InvalidInputError(
-            f"{option} {url}: give the server's DICOMweb base URL, e.g. http://pacs:8042/dicom-web (before /studies)"
+            f"{option} {shown(url)}: give the server's DICOMweb base URL, e.g. http://pacs:8042/dicom-web "
+            "(before /studies)"
         )
     return url.rstrip("/")
