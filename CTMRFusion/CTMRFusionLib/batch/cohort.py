@@ -22,7 +22,7 @@ from CTMRFusionLib.batch.report_page import write_report_page
 from CTMRFusionLib.batch.summary import counts, write_summary
 from CTMRFusionLib.core.errors import InvalidInputError
 from CTMRFusionLib.dicom.series_url import check_store_url, is_url
-from CTMRFusionLib.fusion.pipeline import METHODS
+from CTMRFusionLib.fusion.methods import METHODS
 from CTMRFusionLib.io.companion_files import companion_files
 from CTMRFusionLib.registration.options import INTERPOLATORS, resolve_preset
 

@@ -10,7 +10,7 @@ import argparse
 import sys
 
 from CTMRFusionLib.batch.cohort import BatchProgress, run_batch
-from CTMRFusionLib.fusion.pipeline import METHODS
+from CTMRFusionLib.fusion.methods import METHODS
 from CTMRFusionLib.registration.options import INTERPOLATORS, preset_names
 
 BATCH_EPILOG = """\

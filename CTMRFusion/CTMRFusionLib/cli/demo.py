@@ -12,7 +12,6 @@ from CTMRFusionLib.cli import register
 from CTMRFusionLib.cli.snapshot import render_snapshots
 from CTMRFusionLib.core.errors import InvalidInputError
 from CTMRFusionLib.fusion.montage import write_fusion_montage
-from CTMRFusionLib.fusion.pipeline import fuse_stacks, load_model_for, volume_like, volumes_on_fusion_scale
 from CTMRFusionLib.io.images import read_image, write_image
 from CTMRFusionLib.io.sample_data import ATTRIBUTION, demo_pair
 from CTMRFusionLib.registration.options import INTERPOLATORS
@@ -71,6 +70,14 @@ def run(args) -> None:
 
 
 def _demo_fusion(ct, mr_on_ct, out: Path) -> None:
+    # scipy.ndimage (the rules) only when fusing: every command's start-up imports this module (issue 35)
+    from CTMRFusionLib.fusion.pipeline import (  # noqa: PLC0415
+        fuse_stacks,
+        load_model_for,
+        volume_like,
+        volumes_on_fusion_scale,
+    )
+
     """Fuse the registered demo pair with the U-Net (if torch is installed) and the max and GFF rules; write
     the fused volumes and a CT | MR | fused montage of the middle slices."""
 

@@ -16,7 +16,7 @@ from CTMRFusionLib.cli.dicom_options import (
 from CTMRFusionLib.cli.terminal_progress import add_progress_arguments, progress_for
 from CTMRFusionLib.core.errors import InvalidInputError
 from CTMRFusionLib.core.threads import free_cores, use_threads_for_torch
-from CTMRFusionLib.fusion.pipeline import METHODS, check_fusion_inputs, fuse_images, load_model_for
+from CTMRFusionLib.fusion.methods import METHODS
 from CTMRFusionLib.io.images import read_image, write_image
 from CTMRFusionLib.io.output_paths import check_outputs
 
@@ -59,6 +59,9 @@ def run(args) -> None:
 
 
 def _fuse(args, stack: ExitStack) -> None:
+    # scipy.ndimage (the rules) only when fusing: every command's start-up imports this module (issue 35)
+    from CTMRFusionLib.fusion.pipeline import check_fusion_inputs, fuse_images, load_model_for  # noqa: PLC0415
+
     progress = progress_for(args)
     if not (args.output or args.dicom_out or args.stow):
         raise InvalidInputError("give --output, --dicom-out or --stow: where the fused image goes")

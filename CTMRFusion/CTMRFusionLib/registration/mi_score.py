@@ -24,9 +24,9 @@ from __future__ import annotations
 
 import numpy as np
 import SimpleITK as sitk
-from scipy import ndimage
 
 from CTMRFusionLib.core.frames import sitk_transform_to_matrix
+from CTMRFusionLib.imaging.trilinear import trilinear
 from CTMRFusionLib.registration.metric_samples import VoxelFrame, ct_samples
 
 #: Below this share of the samples mapping inside the MR, a transform does not score (``inf``): MI over a
@@ -110,7 +110,7 @@ class MutualInformationScore:
         count = int(np.count_nonzero(valid))
         if count < max(MIN_VALID_SHARE * self.sample_count, 16):
             return None
-        moving = ndimage.map_coordinates(self.moving_array, index[::-1], order=1, prefilter=False)
+        moving = trilinear(self.moving_array, index)
         fixed_bins = self.fixed_bins if count == self.sample_count else self.fixed_bins[valid]
         return fixed_bins, moving, seen_share
 
