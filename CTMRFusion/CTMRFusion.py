@@ -17,7 +17,6 @@ import tempfile
 import time
 from typing import Annotated, Union
 
-import ctk
 import qt
 import slicer
 import vtk
@@ -95,7 +94,7 @@ class CTMRFusionParameterNode:
     userPresetFile: pathlib.Path  # a JSON preset file: the options start from it instead of ``preset``
     outputTransform: slicer.vtkMRMLLinearTransformNode
     outputVolume: slicer.vtkMRMLScalarVolumeNode
-    dicomExportFolder: pathlib.Path  # where Export to DICOM writes its folder (empty: Slicer's DICOM database)
+    dicomExportFolder: str = ""  # where Export to DICOM writes its folder (empty: Slicer's DICOM database)
     resampleMr: bool = True
     mrUnderTransform: bool = False
     ctLandmarks: slicer.vtkMRMLMarkupsFiducialNode
@@ -141,7 +140,7 @@ class CTMRFusionWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
         self.ui.fuseButton.connect("clicked(bool)", self.onFuseButton)
         self.ui.savePresetButton.connect("clicked(bool)", self.onSavePreset)
         self.ui.exportDicomButton.connect("clicked(bool)", self.onExportDicom)
-        self.ui.dicomExportPathLineEdit.filters = ctk.ctkPathLineEdit.Dirs | ctk.ctkPathLineEdit.Writable
+        self.ui.dicomExportBrowseButton.connect("clicked(bool)", self.onBrowseDicomFolder)
         self.initializeParameterNode()
 
     def cleanup(self):
@@ -397,13 +396,20 @@ class CTMRFusionWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
         importlib.invalidate_caches()
         return torch_is_usable()
 
+    def onBrowseDicomFolder(self):
+        folder = qt.QFileDialog.getExistingDirectory(
+            self.parent, "DICOM export folder", self._parameterNode.dicomExportFolder
+        )
+        if folder:
+            self._parameterNode.dicomExportFolder = folder
+
     def onExportDicom(self):
         """Export the registration and the Registered MR as DICOM: into a new folder under the DICOM folder, or
         (no folder given) into Slicer's DICOM database, which also tells where the CT's and MR's files are."""
         p = self._parameterNode
         database = getattr(slicer, "dicomDatabase", None)
         database = database if database is not None and database.isOpen else None
-        chosen = str(p.dicomExportFolder) if str(p.dicomExportFolder) not in ("", ".") else None
+        chosen = p.dicomExportFolder.strip() or None
         with slicer.util.tryWithErrorDisplay("DICOM export failed.", waitCursor=True):
             if chosen is None and database is None:
                 raise ValueError("Choose a DICOM folder to export into (no DICOM database is open).")

@@ -401,8 +401,9 @@ def test_export_to_dicom_from_the_panel_writes_the_registration_and_the_register
     assert ui.exportDicomButton.enabled
     exports = tmp_path / "exports"
     exports.mkdir()
-    ui.dicomExportPathLineEdit.currentPath = str(exports)
-    assert str(panel.parameters.dicomExportFolder) == str(exports)
+    assert ui.dicomExportFolderLineEdit.text == ""  # empty: the DICOM database, where Slicer has one open
+    ui.dicomExportFolderLineEdit.setText(str(exports))
+    assert panel.parameters.dicomExportFolder == str(exports)
     ui.exportDicomButton.click()
     assert slot_errors == []
     (written,) = list(exports.iterdir())

@@ -133,12 +133,10 @@ class ctkSliderWidget(qt_widget):
 
 
 class ctkPathLineEdit(qt_widget):
-    """ctkPathLineEdit.h: a line edit for a file path, with a browse button; ``filters`` (the Filter flags, as
-    QDir's: Dirs, Files, Writable…) say what the browse dialog offers."""
+    """ctkPathLineEdit.h: a line edit for a file path, with a browse button."""
 
     currentPathChanged = Signal(str)
     validInputChanged = Signal(bool)
-    Dirs, Files, Drives, NoSymLinks, Readable, Writable, Executable = 0x1, 0x2, 0x4, 0x8, 0x10, 0x20, 0x40
 
     def __init__(self, parent=None):
         super().__init__(parent)
@@ -146,7 +144,6 @@ class ctkPathLineEdit(qt_widget):
         self._browse = QtWidgets.QToolButton(self)
         self._browse.setText("…")
         self._nameFilters: list[str] = []
-        self._filters = self.Files | self.Dirs | self.Drives | self.Readable  # ctkPathLineEdit's default
         row_layout(self, self._edit, self._browse)
         self._edit.textChanged.connect(self.currentPathChanged.emit)
 
@@ -161,7 +158,6 @@ class ctkPathLineEdit(qt_widget):
     nameFilters = Property(
         "QStringList", lambda self: self._nameFilters, lambda self, v: setattr(self, "_nameFilters", list(v))
     )
-    filters = Property(int, lambda self: self._filters, lambda self, v: setattr(self, "_filters", int(v)))
 
 
 def _named_only(name: str, base: type) -> type:
