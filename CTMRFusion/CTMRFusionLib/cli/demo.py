@@ -70,6 +70,8 @@ def run(args) -> None:
 
 
 def _demo_fusion(ct, mr_on_ct, out: Path) -> None:
+    """Fuse the registered demo pair with the U-Net (if torch is installed) and the max and GFF rules; write
+    the fused volumes and a CT | MR | fused montage of the middle slices."""
     # scipy.ndimage (the rules) only when fusing: every command's start-up imports this module (issue 35)
     from CTMRFusionLib.fusion.pipeline import (  # noqa: PLC0415
         fuse_stacks,
@@ -77,9 +79,6 @@ def _demo_fusion(ct, mr_on_ct, out: Path) -> None:
         volume_like,
         volumes_on_fusion_scale,
     )
-
-    """Fuse the registered demo pair with the U-Net (if torch is installed) and the max and GFF rules; write
-    the fused volumes and a CT | MR | fused montage of the middle slices."""
 
     methods = ["max", "gff"]
     try:
