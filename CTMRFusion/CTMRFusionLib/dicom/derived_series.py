@@ -18,11 +18,10 @@ import datetime
 import numpy as np
 import SimpleITK as sitk
 from pydicom.dataset import Dataset
-from pydicom.sequence import Sequence
 from pydicom.uid import UID
 
 from CTMRFusionLib.dicom.new_instance import new_instance, new_uid
-from CTMRFusionLib.dicom.source_series import SourceInstance, SourceSeries
+from CTMRFusionLib.dicom.source_series import SourceInstance, SourceSeries, references
 
 MR_IMAGE_STORAGE = UID("1.2.840.10008.5.1.4.1.1.4")
 
@@ -66,16 +65,6 @@ def _window(values: np.ndarray) -> tuple[float, float]:
     return float((low + high) / 2.0), float(max(high - low, 1.0))
 
 
-def _source_images(sources: tuple[SourceInstance, ...]) -> Sequence:
-    items = []
-    for instance in sources:
-        item = Dataset()
-        item.ReferencedSOPClassUID = instance.sop_class_uid
-        item.ReferencedSOPInstanceUID = instance.sop_instance_uid
-        items.append(item)
-    return Sequence(items)
-
-
 def derived_series(
     image: sitk.Image,
     ct: SourceSeries,
@@ -116,7 +105,7 @@ def derived_series(
         dataset.ImageType = ["DERIVED", "SECONDARY", processing]
         dataset.DerivationDescription = derivation[:1024]
         if sources[k]:
-            dataset.SourceImageSequence = _source_images(sources[k])
+            dataset.SourceImageSequence = references(sources[k])
         dataset.InstanceNumber = k + 1
         dataset.ImagePositionPatient = [f"{v:.6f}" for v in image.TransformIndexToPhysicalPoint((0, 0, k))]
         dataset.ImageOrientationPatient = [f"{v:.8f}" for v in (*direction[:, 0], *direction[:, 1])]

@@ -16,6 +16,7 @@ from dataclasses import dataclass
 import numpy as np
 import pydicom
 from pydicom.errors import InvalidDicomError
+from pydicom.sequence import Sequence
 
 from CTMRFusionLib.core.errors import InvalidInputError
 
@@ -27,6 +28,18 @@ class SourceInstance:
     sop_class_uid: str
     sop_instance_uid: str
     position: tuple[float, float, float] | None
+
+    def reference(self) -> pydicom.Dataset:
+        """The item that names this image in a referencing sequence (Referenced SOP Class and Instance UIDs)."""
+        item = pydicom.Dataset()
+        item.ReferencedSOPClassUID = self.sop_class_uid
+        item.ReferencedSOPInstanceUID = self.sop_instance_uid
+        return item
+
+
+def references(instances) -> Sequence:
+    """A sequence of :meth:`SourceInstance.reference` items, in the order given."""
+    return Sequence([instance.reference() for instance in instances])
 
 
 @dataclass(frozen=True)
@@ -46,13 +59,17 @@ class SourceSeries:
         return str(self.header.StudyInstanceUID)
 
     @property
+    def declared_frame_of_reference_uid(self) -> str:
+        """The series' own FrameOfReferenceUID ("" when it declares none)."""
+        return str(self.header.get("FrameOfReferenceUID", "")).strip()
+
+    @property
     def frame_of_reference_uid(self) -> str:
-        declared = str(self.header.get("FrameOfReferenceUID", "")).strip()
-        return declared or derived_frame_of_reference(self.series_uid)
+        return self.declared_frame_of_reference_uid or derived_frame_of_reference(self.series_uid)
 
     @property
     def warnings(self) -> list[str]:
-        if str(self.header.get("FrameOfReferenceUID", "")).strip():
+        if self.declared_frame_of_reference_uid:
             return []
         return [
             f"the {self.role} series declares no FrameOfReferenceUID; the DICOM outputs use "

@@ -18,7 +18,7 @@ from pydicom.sequence import Sequence
 from pydicom.uid import UID
 
 from CTMRFusionLib.dicom.new_instance import new_instance, new_uid
-from CTMRFusionLib.dicom.source_series import SourceSeries
+from CTMRFusionLib.dicom.source_series import SourceSeries, references
 
 SPATIAL_REGISTRATION_STORAGE = UID("1.2.840.10008.5.1.4.1.1.66.1")
 #: Series number of the REG series (the derived image series take the numbers after it).
@@ -35,17 +35,6 @@ def matrix_type(matrix: np.ndarray, tolerance: float = 1e-4) -> str:
     return "AFFINE"
 
 
-def _image_references(series: SourceSeries) -> Sequence:
-    return Sequence([_reference(instance.sop_class_uid, instance.sop_instance_uid) for instance in series.instances])
-
-
-def _reference(sop_class_uid: str, sop_instance_uid: str) -> Dataset:
-    item = Dataset()
-    item.ReferencedSOPClassUID = sop_class_uid
-    item.ReferencedSOPInstanceUID = sop_instance_uid
-    return item
-
-
 def _registration_item(series: SourceSeries, matrix: np.ndarray, comment: str) -> Dataset:
     matrix_item = Dataset()
     matrix_item.FrameOfReferenceTransformationMatrixType = matrix_type(matrix)
@@ -56,7 +45,7 @@ def _registration_item(series: SourceSeries, matrix: np.ndarray, comment: str) -
     registration.MatrixSequence = Sequence([matrix_item])
     item = Dataset()
     item.FrameOfReferenceUID = series.frame_of_reference_uid
-    item.ReferencedImageSequence = _image_references(series)
+    item.ReferencedImageSequence = references(series.instances)
     item.MatrixRegistrationSequence = Sequence([registration])
     return item
 
@@ -64,7 +53,7 @@ def _registration_item(series: SourceSeries, matrix: np.ndarray, comment: str) -
 def _series_reference(series: SourceSeries) -> Dataset:
     item = Dataset()
     item.SeriesInstanceUID = series.series_uid
-    item.ReferencedInstanceSequence = _image_references(series)
+    item.ReferencedInstanceSequence = references(series.instances)
     return item
 
 
