@@ -23,7 +23,7 @@ from CTMRFusionLib.batch.manifest import CaseSpec
 from CTMRFusionLib.batch.thumbnail import blend_planes, write_thumbnail
 from CTMRFusionLib.core.commands import ctmrfusion_command, last_error
 from CTMRFusionLib.core.errors import InvalidInputError
-from CTMRFusionLib.dicom.series_url import is_url
+from CTMRFusionLib.dicom.series_url import local_paths
 from CTMRFusionLib.io.atomic_files import write_text
 from CTMRFusionLib.io.images import read_image
 
@@ -110,11 +110,7 @@ def run_case(case: CaseSpec, out_dir, settings: BatchSettings, threads: int = 1)
 
 def _local(case: CaseSpec, stack: ExitStack) -> CaseSpec:
     """``case`` with each DICOMweb input retrieved into a private folder that ``stack`` removes."""
-    if not (is_url(case.ct) or is_url(case.mr)):
-        return case
-    from CTMRFusionLib.dicom.dicomweb import local_inputs  # noqa: PLC0415 — an HTTP stack when a URL is given
-
-    local = local_inputs(stack, {"CT": case.ct, "MR": case.mr})
+    local = local_paths(stack, {"CT": case.ct, "MR": case.mr})
     return replace(case, ct=local["CT"], mr=local["MR"])
 
 

@@ -1,14 +1,13 @@
-"""What ``register`` and ``fuse`` share for DICOM: ``--dicom-out`` and ``--stow`` (where DICOM outputs go, checked
-before any work), inputs given as DICOMweb series URLs (retrieved into private folders) and the export's
-warnings. pydicom and the HTTP stack are imported only when a run uses them (start-up stays as it was)."""
+"""What ``register`` and ``fuse`` share for DICOM outputs: ``--dicom-out`` and ``--stow`` (where they go, checked
+before any work) and the export's warnings. pydicom is imported only when a run writes DICOM (start-up stays as
+it was); DICOMweb inputs are :func:`CTMRFusionLib.dicom.series_url.local_paths`."""
 
 from __future__ import annotations
 
 import sys
-from contextlib import ExitStack
 
 from CTMRFusionLib.core.commands import WARNING_PREFIX
-from CTMRFusionLib.dicom.series_url import check_store_url, is_url
+from CTMRFusionLib.dicom.series_url import check_store_url
 
 
 def add_dicom_output_arguments(parser, what: str) -> None:
@@ -37,16 +36,6 @@ def check_dicom_destinations(args, other_outputs) -> None:
         from CTMRFusionLib.dicom.output_folder import check_output_folder  # noqa: PLC0415 — pydicom when asked
 
         check_output_folder(args.dicom_out, other_outputs)
-
-
-def local_paths(stack: ExitStack, inputs: dict) -> dict:
-    """``inputs`` (role → path or URL) with each DICOMweb series retrieved into a private folder (see
-    :func:`CTMRFusionLib.dicom.dicomweb.local_inputs`)."""
-    if not any(is_url(value) for value in inputs.values()):
-        return dict(inputs)
-    from CTMRFusionLib.dicom.dicomweb import local_inputs  # noqa: PLC0415 — an HTTP stack when a URL is given
-
-    return local_inputs(stack, inputs)
 
 
 def print_warnings(summary: dict, stream=None) -> None:

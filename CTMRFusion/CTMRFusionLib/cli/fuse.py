@@ -9,13 +9,13 @@ from contextlib import ExitStack
 from CTMRFusionLib.cli.dicom_options import (
     add_dicom_output_arguments,
     check_dicom_destinations,
-    local_paths,
     print_warnings,
     wants_dicom,
 )
 from CTMRFusionLib.cli.terminal_progress import add_progress_arguments, progress_for
 from CTMRFusionLib.core.errors import InvalidInputError
 from CTMRFusionLib.core.threads import free_cores, use_threads_for_torch
+from CTMRFusionLib.dicom.series_url import local_paths
 from CTMRFusionLib.fusion.methods import METHODS
 from CTMRFusionLib.io.images import read_image, write_image
 from CTMRFusionLib.io.output_paths import check_outputs

@@ -21,14 +21,13 @@ from CTMRFusionLib import __version__
 from CTMRFusionLib.cli.dicom_options import (
     add_dicom_output_arguments,
     check_dicom_destinations,
-    local_paths,
     print_warnings,
     wants_dicom,
 )
 from CTMRFusionLib.cli.terminal_progress import add_progress_arguments, progress_for
 from CTMRFusionLib.core.commands import STRICT_EXIT_CODE, WARNING_PREFIX
 from CTMRFusionLib.core.errors import InvalidInputError
-from CTMRFusionLib.dicom.series_url import shown
+from CTMRFusionLib.dicom.series_url import local_paths, shown
 from CTMRFusionLib.imaging.resampling import resample_onto
 from CTMRFusionLib.io.atomic_files import write_text
 from CTMRFusionLib.io.images import SERIES_UID_KEY, read_image, read_transform, write_image, write_transform

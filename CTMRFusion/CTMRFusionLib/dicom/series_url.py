@@ -1,12 +1,14 @@
 """What names a series on a DICOMweb server: ``http(s)://host[:port]/<base>/studies/<StudyUID>/series/<SeriesUID>``.
 
 Apart from the client (:mod:`.dicomweb`) so that telling a URL from a path, and checking its form, costs no import
-of an HTTP stack: the command line and the manifest check every input this way before any work.
+of an HTTP stack: the command line and the manifest check every input this way before any work, and
+:func:`local_paths` loads the client only when an input is a URL.
 """
 
 from __future__ import annotations
 
 import re
+from contextlib import ExitStack
 from dataclasses import dataclass
 
 from CTMRFusionLib.core.errors import InvalidInputError
@@ -53,3 +55,13 @@ def check_store_url(url: str, option: str = "--stow") -> str:
             "(before /studies)"
         )
     return url.rstrip("/")
+
+
+def local_paths(stack: ExitStack, inputs: dict) -> dict:
+    """``inputs`` (role → path or URL) with each DICOMweb series retrieved into a private folder that ``stack``
+    removes (:func:`CTMRFusionLib.dicom.dicomweb.local_inputs`); without a URL, the same paths."""
+    if not any(is_url(value) for value in inputs.values()):
+        return dict(inputs)
+    from CTMRFusionLib.dicom.dicomweb import local_inputs  # noqa: PLC0415 — an HTTP stack when a URL is given
+
+    return local_inputs(stack, inputs)
