@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import os
 import shutil
-import tempfile
+import uuid
 from pathlib import Path
 
 from pydicom.dataset import Dataset
@@ -38,11 +38,13 @@ def write_dicom_folder(folder, files: dict[str, Dataset]) -> list[Path]:
     """Write ``files`` (name → dataset) into ``folder`` atomically; the paths written."""
     folder = check_output_folder(folder)
     folder.parent.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(prefix=".ctmrfusion-dicom-", dir=str(folder.parent)))
+    # A plain mkdir, not mkdtemp: the folder gets the user's usual permissions (the umask applied by the kernel),
+    # with no process-wide umask change that another thread (Slicer's) could see.
+    staging = folder.parent / f".ctmrfusion-dicom-{uuid.uuid4().hex}"
     try:
+        staging.mkdir()
         for name, dataset in files.items():
             dataset.save_as(staging / name, enforce_file_format=True)
-        os.chmod(staging, 0o777 & ~_umask())
         if folder.exists():
             folder.rmdir()  # empty (checked): replaced by the complete folder in one rename
         os.rename(staging, folder)
@@ -51,9 +53,3 @@ def write_dicom_folder(folder, files: dict[str, Dataset]) -> list[Path]:
     finally:
         shutil.rmtree(staging, ignore_errors=True)
     return [folder / name for name in files]
-
-
-def _umask() -> int:
-    current = os.umask(0)
-    os.umask(current)
-    return current
