@@ -99,6 +99,12 @@ def _numbered(prefix: str, datasets: list[Dataset]) -> dict[str, Dataset]:
     return {f"{prefix}_{index + 1:04d}.dcm": dataset for index, dataset in enumerate(datasets)}
 
 
+def check_on_ct_grid(image: sitk.Image, ct_image: sitk.Image, what: str) -> None:
+    """Refuse a volume that is not on the CT's grid (size and origin): a derived series takes the CT's geometry."""
+    if image.GetSize() != ct_image.GetSize() or not np.allclose(image.GetOrigin(), ct_image.GetOrigin()):
+        raise InvalidInputError(f"DICOM export: {what} is not on the CT's grid")
+
+
 def registration_outputs(
     ct: SourceSeries,
     mr: SourceSeries,
@@ -109,6 +115,7 @@ def registration_outputs(
     interpolator: str,
 ) -> DicomOutputs:
     """The REG and the resampled MR series for a registration ``ct_to_mr`` (ITK, LPS, CT points → MR points)."""
+    check_on_ct_grid(resampled_mr, ct_image, "the MR resampled onto the CT")
     created = datetime.datetime.now()
     mr_to_ct = np.linalg.inv(sitk_transform_to_matrix(ct_to_mr))
     reg = spatial_registration(
@@ -140,8 +147,7 @@ def registration_outputs(
 
 def fusion_outputs(ct: SourceSeries, ct_image: sitk.Image, fused: sitk.Image, method: str) -> DicomOutputs:
     """The fused volume (on the CT's grid) as a derived series whose slices reference the CT's."""
-    if fused.GetSize() != ct_image.GetSize() or not np.allclose(fused.GetOrigin(), ct_image.GetOrigin(), atol=1e-3):
-        raise InvalidInputError("--dicom-out: the fused volume is not on the CT's grid")
+    check_on_ct_grid(fused, ct_image, "the fused volume")
     created = datetime.datetime.now()
     derived = derived_series(
         fused,

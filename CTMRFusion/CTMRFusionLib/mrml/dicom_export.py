@@ -17,7 +17,6 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import numpy as np
 import pydicom
 
 from CTMRFusionLib.core import frames
@@ -78,8 +77,6 @@ def export_registration_to_dicom(
     check_distinct_frames(ct, mr)
     ct_image = bridge.volume_node_to_sitk(ct_node)
     resampled = bridge.volume_node_to_sitk(resampled_node)
-    if resampled.GetSize() != ct_image.GetSize() or not np.allclose(resampled.GetOrigin(), ct_image.GetOrigin()):
-        raise InvalidInputError(f"'{resampled_node.GetName()}' is not on the CT's grid: resample the MR onto the CT")
     # world (= the CT's patient frame) → the MR series' own patient frame, as the transform node shows it
     ct_to_mr = frames.matrix_to_sitk_affine(bridge.transform_from_world_lps(transform_node))
     mr_image = bridge.volume_node_to_sitk(mr_node, include_parent_transforms=False)
