@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import csv
 import json
+import re
 import os
 import shutil
 import subprocess
@@ -130,6 +131,33 @@ def test_changed_options_recompute(cohort, tmp_path):
     run = _batch("--manifest", one_case, "--out", copy, "--preset", "fast", "--workers", 1, "--interpolator", "linear")
     assert run.returncode == 0, run.stderr
     assert _rows(copy)["h2"]["status"] == "ok"
+
+
+def test_a_case_is_done_only_while_its_outputs_are_what_its_run_recorded(cohort, tmp_path):
+    """The completion record names the run that wrote it and the SHA-256 of each output. An output rewritten
+    after that (as a process of a killed run would) makes the case unfinished: the rerun computes it again, and
+    its record names the new run."""
+    manifest, out, _ = cohort
+    record = json.loads((out / "h2" / "case.json").read_text())
+    first_run = record["run"]
+    assert re.fullmatch(r"\d{8}T\d{6}Z-[0-9a-f]{8}", first_run) and _rows(out)["h2"]["run"] == first_run
+    assert set(record["outputs"]) == {"mr_to_ct.h5", "mr_on_ct.nrrd", "report.json", "blend.png"}
+    copy = tmp_path / "out"
+    shutil.copytree(out / "h2", copy / "h2")
+    shutil.copytree(out / "h20", copy / "h20")
+    report = copy / "h2" / "report.json"
+    report.write_text(report.read_text().replace('"metric"', '"metric" ', 1))  # same JSON, other bytes
+    one_case = tmp_path / "two.csv"
+    lines = manifest.read_text().splitlines()
+    one_case.write_text("\n".join(lines[:3]).replace("data/", f"{manifest.parent}/data/") + "\n")
+    run = _batch("--manifest", one_case, "--out", copy, "--preset", "fast", "--workers", 1)
+    assert run.returncode == 0, run.stderr
+    rows = _rows(copy)
+    assert [rows["h2"]["status"], rows["h20"]["status"]] == ["ok", "skipped"]
+    second_run = json.loads((copy / "summary.json").read_text())["settings"]["run"]
+    assert second_run != first_run
+    assert [rows["h2"]["run"], rows["h20"]["run"]] == [second_run, first_run]
+    assert json.loads((copy / "h2" / "case.json").read_text())["run"] == second_run
 
 
 def _colour_pixels(page) -> tuple[int, int]:

@@ -34,7 +34,8 @@ FUSED = "fused.nrrd"
 REPORT = "report.json"
 THUMBNAIL = "blend.png"
 LOG = "log.txt"
-#: Written last: the fingerprint and the row of a finished case (its presence means the outputs are complete).
+#: Written last: the completion record of a finished case (its fingerprint, the run that wrote it, the SHA-256 of
+#: each output and its row). A case counts as done only when every output still has the hash its run recorded.
 RECORD = "case.json"
 #: Statuses of a case whose outputs are complete: "review" is a registration of low confidence (see its report).
 FINISHED = ("ok", "review")
@@ -53,6 +54,7 @@ ROW_FIELDS = (
     "worker",
     "preset",
     "initializer",
+    "run",
 )
 
 
@@ -60,13 +62,15 @@ ROW_FIELDS = (
 class BatchSettings:
     """What every case shares. preset: default preset (a row may override); fuse: fusion method or None;
     interpolator: final resample; case_timeout_s: wall-clock limit per case in seconds (None: none); stow: the
-    DICOMweb base URL that receives each case's DICOM outputs (None: none)."""
+    DICOMweb base URL that receives each case's DICOM outputs (None: none); run: this batch run's id, named in
+    the completion record of every case it computes (not part of the fingerprint)."""
 
     preset: str = "default"
     fuse: str | None = None
     interpolator: str = "sinc"
     case_timeout_s: float | None = None
     stow: str | None = None
+    run: str = ""
 
     def for_case(self, case: CaseSpec) -> dict:
         """The settings that decide this case's outputs (part of its fingerprint)."""
@@ -100,6 +104,7 @@ def run_case(case: CaseSpec, out_dir, settings: BatchSettings, threads: int = 1)
     row = dict.fromkeys(ROW_FIELDS)
     case_settings = settings.for_case(case)
     row.update(id=case.id, worker=_worker_name(), preset=case_settings["preset"], initializer=case.initializer)
+    row["run"] = settings.run
     try:
         with ExitStack() as stack:
             return _compute(_local(case, stack), folder, settings, case_settings, threads, started, row)
@@ -148,7 +153,8 @@ def _compute(case: CaseSpec, folder: Path, settings, case_settings: dict, thread
     if "tre" in report:
         row.update(tre_before_mm=report["tre"]["before"]["mean_mm"], tre_after_mm=report["tre"]["after"]["mean_mm"])
     row["seconds"] = time.monotonic() - started
-    write_text(folder / RECORD, json.dumps({"fingerprint": fingerprint, "row": row}, indent=2))
+    record = {"fingerprint": fingerprint, "run": settings.run, "outputs": _output_hashes(folder, settings), "row": row}
+    write_text(folder / RECORD, json.dumps(record, indent=2))
     return row
 
 
@@ -182,15 +188,25 @@ def _run(case: CaseSpec, folder: Path, subcommand: str, arguments: list[str], th
     return result.peak_mb
 
 
+def _output_hashes(folder: Path, settings: BatchSettings) -> dict[str, str]:
+    """SHA-256 of each output of the case, by file name."""
+    return {path.name: hash_input(path) for path in outputs(folder, settings)}
+
+
 def _finished_row(folder: Path, fingerprint: str, settings: BatchSettings) -> dict | None:
-    """The row recorded by an earlier run of the same inputs and settings, if all its outputs are present."""
+    """The row recorded by an earlier run of the same inputs and settings, if its record names that run and every
+    output is still the file that run wrote (a file rewritten since, for instance by a process of a killed run,
+    or missing, makes the case unfinished)."""
     try:
         record = json.loads((folder / RECORD).read_text())
     except (OSError, ValueError):
         return None
-    if not isinstance(record, dict) or record.get("fingerprint") != fingerprint:
+    if not isinstance(record, dict) or record.get("fingerprint") != fingerprint or not record.get("run"):
         return None
-    if not all(path.is_file() for path in outputs(folder, settings)):
+    try:
+        if record.get("outputs") != _output_hashes(folder, settings):
+            return None
+    except OSError:  # an output is missing or unreadable
         return None
     row = record.get("row")
     return row if isinstance(row, dict) and row.get("status") in FINISHED else None

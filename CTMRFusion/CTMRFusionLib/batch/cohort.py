@@ -117,6 +117,11 @@ def hold_output_lock(out_dir: Path):
     return handle
 
 
+def new_run_id() -> str:
+    """A batch run's id: its UTC start time and a random part, e.g. ``20261206T202241Z-1a2b3c4d``."""
+    return time.strftime("%Y%m%dT%H%M%SZ", time.gmtime()) + "-" + uuid.uuid4().hex[:8]
+
+
 def run_batch(
     manifest,
     out_dir,
@@ -157,7 +162,7 @@ def run_batch(
     if stow is not None:
         stow = check_store_url(stow)
     settings = BatchSettings(
-        preset=preset, fuse=fuse, interpolator=interpolator, case_timeout_s=case_timeout_s, stow=stow
+        preset=preset, fuse=fuse, interpolator=interpolator, case_timeout_s=case_timeout_s, stow=stow, run=new_run_id()
     )
     check_outputs_are_not_inputs(manifest, cases, out_dir, settings)
 
@@ -186,10 +191,9 @@ def _run_cases(client, cases, out_dir: Path, settings: BatchSettings, progress) 
 
     threads = cluster.threads_per_case(client)
     slots = max(1, sum(info["nthreads"] for info in client.scheduler_info(n_workers=-1)["workers"].values()))
-    run_id = uuid.uuid4().hex[:8]
     futures = {
         client.submit(
-            case_task, case, str(out_dir), settings, threads, key=f"ctmrfusion-{case.id}-{run_id}", retries=1
+            case_task, case, str(out_dir), settings, threads, key=f"ctmrfusion-{case.id}-{settings.run}", retries=1
         ): index
         for index, case in enumerate(cases)
     }
