@@ -38,12 +38,10 @@ def slicer(tmp_path_factory):
 @pytest.fixture
 def launcher(tmp_path, monkeypatch):
     """``PythonSlicer`` on PATH, made like CTK's launcher: it runs the interpreter as its child and waits."""
-    folder = tmp_path / "launcher"
-    folder.mkdir()
-    script = folder / "PythonSlicer"
-    script.write_text(f'#!/bin/sh\n"{sys.executable}" "$@"\nexit $?\n')
-    script.chmod(0o755)
-    monkeypatch.setenv("PATH", f"{folder}{os.pathsep}{os.environ['PATH']}")
+    from support.slicer_qt.application import write_python_launcher
+
+    script = write_python_launcher(tmp_path / "launcher")
+    monkeypatch.setenv("PATH", f"{script.parent}{os.pathsep}{os.environ['PATH']}")
     return script
 
 

@@ -1,7 +1,8 @@
 """``slicer.app`` and scripted-module loading, after the documented API of Slicer's C++ classes.
 
 :class:`SlicerApplication` is the QApplication (qSlicerApplication.h): ``startupCompleted()``, ``moduleManager()``,
-``testingEnabled()``, ``layoutManager()`` (None: no main window, as when Slicer runs without one).
+``testingEnabled()``, ``layoutManager()`` (None: no main window, as when Slicer runs without one), and
+``applicationLogic()`` / ``coreIOManager()`` once :mod:`.console` has made them.
 :class:`ModuleManager` (qSlicerModuleManager.h) emits ``moduleAboutToBeUnloaded(QString)``.
 :func:`load_scripted_module` does what qSlicerScriptedLoadableModule does with a module file: imports it, makes
 the module object with the metadata object as ``parent``, and on first use of the widget makes a
@@ -62,6 +63,7 @@ class SlicerApplication(pythonqt_class(QtWidgets.QApplication)):
         super().__init__(arguments)
         self._moduleManager = ModuleManager()
         self._testing = True
+        self._applicationLogic = self._coreIOManager = None
 
     def moduleManager(self):
         return self._moduleManager
@@ -74,6 +76,12 @@ class SlicerApplication(pythonqt_class(QtWidgets.QApplication)):
 
     def layoutManager(self):
         return None
+
+    def applicationLogic(self):
+        return self._applicationLogic
+
+    def coreIOManager(self):
+        return self._coreIOManager
 
     def userSettings(self):
         return QtCore.QSettings()
@@ -127,6 +135,26 @@ class ScriptedModule(pythonqt_class(QtCore.QObject)):
         widget = self.widgetRepresentation()
         widget._entered = False
         widget._python.exit()
+
+
+class LoadableModule:
+    """A C++ loadable module as Python sees it (qSlicerAbstractCoreModule): its name and ``logic()``."""
+
+    def __init__(self, name: str, logic):
+        self.name, self._logic = name, logic
+
+    def logic(self):
+        return self._logic
+
+
+def write_python_launcher(folder: Path) -> Path:
+    """``PythonSlicer`` in ``folder``, made like CTK's launcher: it runs this interpreter as its child and waits
+    (it forwards no signal). Put ``folder`` on PATH to have commands started through it."""
+    folder.mkdir(parents=True, exist_ok=True)
+    script = folder / "PythonSlicer"
+    script.write_text(f'#!/bin/sh\n"{sys.executable}" "$@"\nexit $?\n')
+    script.chmod(0o755)
+    return script
 
 
 def load_scripted_module(app: SlicerApplication, module_file: Path) -> ScriptedModule:
