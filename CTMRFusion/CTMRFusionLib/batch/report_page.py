@@ -39,7 +39,7 @@ th { cursor: pointer; background: #f4f4f4; position: sticky; top: 0; }
 td.number { text-align: right; font-variant-numeric: tabular-nums; }
 tr.failed td { background: #fde8e8; }
 tr.review td { background: #fff4d6; }
-td[data-key="error"] { max-width: 36em; }
+td[data-key="error"], td[data-key="review_reasons"] { min-width: 16em; max-width: 28em; }
 img.thumbnail { height: 96px; display: block; background: #000; }
 .counts span { margin-right: 1.5em; }
 """
