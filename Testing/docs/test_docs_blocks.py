@@ -143,7 +143,8 @@ def test_every_block_is_run_or_says_why_not():
     for page in pages():
         text = page.read_text()
         marked = [block for block in blocks(page) if block.skip or block.save_as]
-        assert text.count("<!-- docs-test:") == len(marked), f"{page.name}: a docs-test marker not above a code block"
+        markers = [line for line in text.splitlines() if line.lstrip().startswith("<!-- docs-test:")]
+        assert len(markers) == len(marked), f"{page.name}: a docs-test marker not above a code block"
         for block in marked:
             assert block.skip is None or len(block.skip.split()) >= 4, f"{block.where}: say why it is not run"
         for block in blocks(page):
