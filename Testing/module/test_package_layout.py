@@ -101,8 +101,8 @@ for name in {modules!r}:
     importlib.import_module(name)
 import CTMRFusionLib
 assert CTMRFusionLib.__file__.startswith({str(tmp_path)!r}), CTMRFusionLib.__file__
-from CTMRFusionLib.cli.main import COMMANDS
-print(sorted(COMMANDS))
+from CTMRFusionLib.cli.main import installed_commands
+print(sorted(installed_commands()))
 """
     env = {**os.environ, "PYTHONPATH": str(tmp_path)}
     run = subprocess.run([sys.executable, "-c", script], cwd=tmp_path, env=env, capture_output=True, text=True)

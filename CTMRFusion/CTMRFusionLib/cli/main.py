@@ -1,6 +1,8 @@
 """``ctmrfusion``: the command line's entry point, one subcommand per module of this package.
 
-Each subcommand module has ``add_parser(commands)`` and ``run(args)``; :data:`COMMANDS` is the dispatch table. A
+Each subcommand module has ``add_parser(commands)`` and ``run(args)``; :func:`installed_commands` is the dispatch
+table. A command line that names its subcommand imports that subcommand's module alone (start-up is part of every
+run's wall time); ``ctmrfusion --help`` and anything else import them all. A
 subcommand whose module is not installed is left out: the Slicer extension ships ``register`` and ``fuse`` (what its
 worker runs), not the training, batch, snapshot and demo commands.
 
@@ -34,25 +36,29 @@ from CTMRFusionLib.registration import itk_execution
 SUBCOMMANDS = ("register", "snapshot", "fuse", "train-fusion", "train-registration", "batch", "demo")
 
 
-def installed_commands() -> dict:
-    """Subcommand name → module, for the subcommands whose module is installed."""
+def installed_commands(names=SUBCOMMANDS) -> dict:
+    """Subcommand name → module, for those of ``names`` whose module is installed."""
     commands = {}
-    for name in SUBCOMMANDS:
+    for name in names:
         qualified = f"{__package__}.{name.replace('-', '_')}"
         if importlib.util.find_spec(qualified) is not None:
             commands[name] = importlib.import_module(qualified)
     return commands
 
 
-COMMANDS = installed_commands()
+def commands_for(argv: list[str]) -> dict:
+    """The subcommand modules a command line needs: the one its first argument names, else all of them."""
+    if argv and argv[0] in SUBCOMMANDS:
+        return installed_commands(argv[:1]) or installed_commands()
+    return installed_commands()
 
 
-def build_parser() -> argparse.ArgumentParser:
+def build_parser(commands: dict | None = None) -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="ctmrfusion", description="CT–MR registration and fusion.")
     parser.add_argument("--version", action="version", version=f"ctmrfusion {__version__}")
-    commands = parser.add_subparsers(dest="command", required=True)
-    for module in COMMANDS.values():
-        module.add_parser(commands)
+    subparsers = parser.add_subparsers(dest="command", required=True)
+    for module in (installed_commands() if commands is None else commands).values():
+        module.add_parser(subparsers)
     return parser
 
 
@@ -85,7 +91,9 @@ def _one_line(error: BaseException) -> str:
 
 def main(argv=None) -> int:
     """Run one subcommand; return its exit code (see the module docstring)."""
-    args = build_parser().parse_args(argv)
+    argv = sys.argv[1:] if argv is None else list(argv)
+    commands = commands_for(argv)
+    args = build_parser(commands).parse_args(argv)
     Terminated.requested = False
     previous = (
         signal.signal(signal.SIGTERM, _terminate) if threading.current_thread() is threading.main_thread() else None
@@ -94,7 +102,7 @@ def main(argv=None) -> int:
     use_passive_waits()
     watch_lifeline()
     try:
-        code = COMMANDS[args.command].run(args)
+        code = commands[args.command].run(args)
     except (InvalidInputError, LandmarkError, ValueError, OSError) as error:
         # Anticipated: bad input, unreadable or unwritable files (permissions, a full disk), parse errors.
         print(f"{ERROR_PREFIX}{_one_line(error)}", file=sys.stderr)

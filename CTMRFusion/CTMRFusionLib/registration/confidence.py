@@ -88,18 +88,22 @@ def judge(measures: dict) -> Confidence:
 
 
 def interior_score(pair, options) -> MutualInformationScore:
-    """MI on the finest level's grid, sampled inside the CT body eroded by :data:`INTERIOR_MM`."""
+    """MI on the finest level's grid, sampled inside the CT body eroded by :data:`INTERIOR_MM` (set up once per
+    pair and options)."""
     finest = len(options.level_spacings_mm) - 1
-    fixed, moving, _, moving_mask = pair.level_grid(
-        options.level_spacings_mm[finest], options.smoothing_sigmas_mm[finest], MOVING_SPACING_RATIO
-    )
-    body = on_grid(pair.fixed_shape_mask, fixed)
-    radius = [int(round(INTERIOR_MM / spacing)) for spacing in fixed.GetSpacing()]
-    interior = sitk.BinaryErode(body, radius)
-    if not sitk.GetArrayViewFromImage(interior).any():  # a body thinner than twice the margin
-        interior = body
+    spacing, sigma = options.level_spacings_mm[finest], options.smoothing_sigmas_mm[finest]
     bins, seed = options.histogram_bins, options.random_seed
-    return MutualInformationScore(fixed, moving, interior, bins, INTERIOR_SAMPLES, seed, moving_mask)
+
+    def compute():
+        fixed, moving, _, moving_mask = pair.level_grid(spacing, sigma, MOVING_SPACING_RATIO)
+        body = on_grid(pair.fixed_shape_mask, fixed)
+        radius = [int(round(INTERIOR_MM / voxel)) for voxel in fixed.GetSpacing()]
+        interior = sitk.BinaryErode(body, radius)
+        if not sitk.GetArrayViewFromImage(interior).any():  # a body thinner than twice the margin
+            interior = body
+        return MutualInformationScore(fixed, moving, interior, bins, INTERIOR_SAMPLES, seed, moving_mask)
+
+    return pair.memo(("interior score", spacing, sigma, bins, seed), compute)
 
 
 def assess(pair, chosen, outcomes, options) -> Confidence:

@@ -21,6 +21,7 @@ from __future__ import annotations
 import math
 import time
 from dataclasses import dataclass, field
+from functools import partial
 
 import numpy as np
 import SimpleITK as sitk
@@ -70,7 +71,10 @@ def refine(pair: PreparedPair, transform: sitk.Euler3DTransform, options, stage:
         tick = time.perf_counter()
         spacing, sigma = options.level_spacings_mm[level], options.smoothing_sigmas_mm[level]
         fixed, moving, fixed_mask, moving_mask = pair.level_grid(spacing, sigma, MOVING_SPACING_RATIO)
-        run = _run_level_numpy if uses_numpy_metric(options, level) else _run_level
+        if uses_numpy_metric(options, level):
+            run = partial(_run_level_numpy, pair)
+        else:
+            run = _run_level
         trace = run(
             level,
             spacing,
@@ -148,10 +152,15 @@ def level_score(pair: PreparedPair, level: int, options) -> MutualInformationSco
     level's refinement draws (:func:`sampling_fraction`) but at most :data:`JUDGING_SAMPLES`, the options' bins
     and seed."""
     spacing, sigma = options.level_spacings_mm[level], options.smoothing_sigmas_mm[level]
-    fixed, moving, fixed_mask, moving_mask = pair.level_grid(spacing, sigma, MOVING_SPACING_RATIO)
-    samples = min(sample_count(fixed, fixed_mask, options), JUDGING_SAMPLES)
     bins, seed = options.histogram_bins, options.random_seed
-    return MutualInformationScore(fixed, moving, fixed_mask, bins, samples, seed, moving_mask)
+
+    def compute():
+        fixed, moving, fixed_mask, moving_mask = pair.level_grid(spacing, sigma, MOVING_SPACING_RATIO)
+        samples = min(sample_count(fixed, fixed_mask, options), JUDGING_SAMPLES)
+        return MutualInformationScore(fixed, moving, fixed_mask, bins, samples, seed, moving_mask)
+
+    key = ("judging score", spacing, sigma, bins, seed, options.sampling_percentage, options.maximum_samples)
+    return pair.memo(key, compute)
 
 
 def level_metric(pair: PreparedPair, level: int, transform: sitk.Transform, options) -> float:
@@ -166,8 +175,23 @@ def compose(outer: sitk.Euler3DTransform, inner: sitk.Euler3DTransform) -> sitk.
     return matrix_to_sitk_euler(matrix, outer.GetCenter())
 
 
+def numpy_level_metric(pair: PreparedPair, level: int, options) -> MattesMutualInformation:
+    """The :class:`MattesMutualInformation` of pyramid level ``level`` (its grid, masks, the options' bins, sample
+    count, seed and strategy), set up once per pair and options."""
+    spacing, sigma = options.level_spacings_mm[level], options.smoothing_sigmas_mm[level]
+    bins, seed, strategy = options.histogram_bins, options.random_seed, options.sampling_strategy
+
+    def compute():
+        fixed, moving, fixed_mask, moving_mask = pair.level_grid(spacing, sigma, MOVING_SPACING_RATIO)
+        samples = sample_count(fixed, fixed_mask, options)
+        return MattesMutualInformation(fixed, moving, fixed_mask, moving_mask, bins, samples, seed, strategy)
+
+    key = ("numpy metric", spacing, sigma, bins, seed, strategy, options.sampling_percentage, options.maximum_samples)
+    return pair.memo(key, compute)
+
+
 def _run_level_numpy(
-    level, spacing, fixed, moving, fixed_mask, moving_mask, transform, options, progress, cancel, base, share
+    pair, level, spacing, fixed, moving, fixed_mask, moving_mask, transform, options, progress, cancel, base, share
 ) -> LevelTrace:
     """Optimise ``transform`` in place on one pyramid level with :class:`MattesMutualInformation` and a regular-step
     gradient descent like SimpleITK's: steps of ``learning_rate`` (mm of CT points) along the derivative, halved
@@ -175,17 +199,7 @@ def _run_level_numpy(
     disagree: docs/registration.md), stopped below ``minimum_step_mm`` or after ``iterations``; the answer is the
     last pose evaluated. Parameters are scaled by physical shift: an angle counts as the RMS distance (mm) of the
     samples from the centre times it."""
-    samples = sample_count(fixed, fixed_mask, options)
-    metric = MattesMutualInformation(
-        fixed,
-        moving,
-        fixed_mask,
-        moving_mask,
-        options.histogram_bins,
-        samples,
-        options.random_seed,
-        options.sampling_strategy,
-    )
+    metric = numpy_level_metric(pair, level, options)
     start = sitk.Euler3DTransform(transform)
     correction = sitk.Euler3DTransform()
     correction.SetCenter(transform.GetCenter())

@@ -6,6 +6,9 @@ inputs are checked, masked and clipped exactly once.
 
 from __future__ import annotations
 
+import threading
+from collections.abc import Callable
+from concurrent.futures import Future
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -30,6 +33,9 @@ class PreparedPair:
     ``mask_margin_mm``, or None); moving_metric_mask: the user's MR mask or None.
     fixed_shape_mask / moving_shape_mask: the masks whose centroids (``fixed_center``, ``moving_center``,
     LPS mm) and principal axes place the subject.
+
+    What is derived from the pair alone (level grids, metric set-ups) is made once, by :meth:`memo`, also when
+    two threads ask for it at once (:mod:`~CTMRFusionLib.registration.prefetch` makes some ahead of need).
     """
 
     fixed: sitk.Image
@@ -42,32 +48,49 @@ class PreparedPair:
     moving_shape_mask: sitk.Image
     fixed_center: np.ndarray
     moving_center: np.ndarray
-    _search_grid: dict = field(default_factory=dict, repr=False)
-    _level_grid: dict = field(default_factory=dict, repr=False)
+    _memo: dict = field(default_factory=dict, repr=False)
+    _memo_lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+
+    def memo(self, key, compute: Callable):
+        """``compute()``'s value, computed once per ``key`` (hashable): a thread that asks while another computes
+        it waits for that result (or its exception) instead of computing it again."""
+        with self._memo_lock:
+            future = self._memo.get(key)
+            owner = future is None
+            if owner:
+                future = self._memo[key] = Future()
+        if owner:
+            try:
+                future.set_result(compute())
+            except BaseException as error:  # the asker gets it, as if computed in its own thread
+                future.set_exception(error)
+        return future.result()
 
     def search_grid(self, spacing_mm: float) -> tuple[sitk.Image, sitk.Image, sitk.Image | None]:
         """(CT, MR, metric mask) smoothed and resampled to a coarse ``spacing_mm`` grid, made once per spacing:
         where the orientation search and the deep initializer's polish score their candidates."""
-        if spacing_mm not in self._search_grid:
+
+        def compute():
             fixed, moving = (
                 resample_to_spacing(image, spacing_mm, spacing_mm * 2 / 3)
                 for image in (self.fixed_float, self.moving_float)
             )
-            self._search_grid[spacing_mm] = (fixed, moving, on_grid(self.metric_mask, fixed))
-        return self._search_grid[spacing_mm]
+            return fixed, moving, on_grid(self.metric_mask, fixed)
+
+        return self.memo(("search grid", spacing_mm), compute)
 
     def level_grid(self, spacing_mm: float, sigma_mm: float, moving_ratio: float):
         """(CT, MR, CT metric mask, MR metric mask) of one pyramid level, made once per level: the CT at
         ``spacing_mm``, the MR at ``moving_ratio`` × that (the metric interpolates in it), both smoothed by
         ``sigma_mm`` and with thick-slice axes interpolated onto ``spacing_mm``
         (:func:`~CTMRFusionLib.imaging.pyramid.resample_to_spacing`)."""
-        key = (spacing_mm, sigma_mm, moving_ratio)
-        if key not in self._level_grid:
+
+        def compute():
             fixed = resample_to_spacing(self.fixed_float, spacing_mm, sigma_mm, upsample_to_mm=spacing_mm)
             moving = resample_to_spacing(self.moving_float, spacing_mm * moving_ratio, sigma_mm, spacing_mm)
-            masks_on_grid = on_grid(self.metric_mask, fixed), on_grid(self.moving_metric_mask, moving)
-            self._level_grid[key] = (fixed, moving, *masks_on_grid)
-        return self._level_grid[key]
+            return fixed, moving, on_grid(self.metric_mask, fixed), on_grid(self.moving_metric_mask, moving)
+
+        return self.memo(("level grid", spacing_mm, sigma_mm, moving_ratio), compute)
 
 
 def on_grid(mask: sitk.Image | None, reference: sitk.Image) -> sitk.Image | None:

@@ -32,6 +32,7 @@ from CTMRFusionLib.registration.initializers import closed_form
 from CTMRFusionLib.registration.mi_refinement import LevelTrace
 from CTMRFusionLib.registration.options import RegistrationOptions
 from CTMRFusionLib.registration.orientation_search import refine_on_grid
+from CTMRFusionLib.registration.prefetch import start_prefetch
 from CTMRFusionLib.registration.preparation import overlap_fraction, prepare_pair
 from CTMRFusionLib.registration.stage import StageContext
 from CTMRFusionLib.registration.start_selection import choose_and_refine
@@ -110,6 +111,7 @@ def register_rigid(
     started = time.perf_counter()
     pair = prepare_pair(fixed, moving, options, fixed_mask, moving_mask)
     timings: dict[str, float] = {"preprocess": time.perf_counter() - started}
+    start_prefetch(pair, options)  # the finest level's set-ups, on the second core while the search runs
 
     tick = time.perf_counter()
     stage = StageContext(progress, cancel, 0.0, INIT_SHARE, timings)
