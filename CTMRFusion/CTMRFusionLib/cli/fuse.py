@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import argparse
+import threading
 import time
+from concurrent.futures import Future
 from contextlib import ExitStack
 
 from CTMRFusionLib.cli.dicom_options import (
@@ -53,6 +55,23 @@ def add_parser(commands) -> None:
     add_progress_arguments(fuse)
 
 
+def _model_in_background(args, threads: int, load_model_for) -> Future:
+    """The U-Net, loading on a second thread: torch's import (about 1.5 s of the command) and the model file's
+    checks run while the images are read and scaled; its errors reach the main thread where it takes the model
+    (the images' own errors come first, as before)."""
+    future: Future = Future()
+
+    def load() -> None:
+        try:
+            use_threads_for_torch(threads)  # OMP_NUM_THREADS before torch is imported, then torch's own setting
+            future.set_result(load_model_for(args.method, args.model, args.device, args.model_sha256))
+        except BaseException as error:  # handed to the main thread
+            future.set_exception(error)
+
+    threading.Thread(target=load, name="ctmrfusion-model", daemon=True).start()
+    return future
+
+
 def run(args) -> None:
     with ExitStack() as stack:
         _fuse(args, stack)
@@ -74,6 +93,8 @@ def _fuse(args, stack: ExitStack) -> None:
     check_outputs({"--output": args.output}, [args.ct, args.mr, args.model])
     dicom_ct = None
     check_dicom_destinations(args, [args.output])
+    threads = (args.threads or free_cores()) if args.method == "unet" else None
+    model = _model_in_background(args, threads, load_model_for) if args.method == "unet" else None
     ct_path = local_paths(stack, {"CT": args.ct})["CT"]  # a DICOMweb series is retrieved first
     if wants_dicom(args):
         from CTMRFusionLib.dicom.export import read_source  # noqa: PLC0415 — pydicom when DICOM is written
@@ -83,10 +104,9 @@ def _fuse(args, stack: ExitStack) -> None:
     check_fusion_inputs(ct, mr)  # before the model is loaded
     if dicom_ct is not None and ct.GetDimension() != 3:
         raise InvalidInputError("--dicom-out and --stow write 3D volumes; the CT given is 2D")
-    threads = use_threads_for_torch(args.threads or free_cores()) if args.method == "unet" else None
-    model = load_model_for(args.method, args.model, args.device, args.model_sha256)
     started = time.perf_counter()
     fused = fuse_images(ct, mr, args.method, model, batch_size=args.batch_size, progress=progress)
+    model = model.result() if model is not None else None
     if args.output:
         write_image(fused, args.output)
     if dicom_ct is not None:

@@ -12,13 +12,14 @@
 
 from __future__ import annotations
 
+from concurrent.futures import Future
+
 import numpy as np
 import SimpleITK as sitk
 
 from CTMRFusionLib.core.checks import check_volume
 from CTMRFusionLib.core.errors import InvalidInputError
 from CTMRFusionLib.core.progress import CancelToken, ProgressCallback, ProgressEvent, report
-from CTMRFusionLib.fusion import rules as fusion_rules
 from CTMRFusionLib.fusion.methods import METHODS
 from CTMRFusionLib.fusion.normalization import NormalizationOptions, is_8bit, normalize_ct, normalize_mr
 from CTMRFusionLib.imaging.body_mask import body_percentiles
@@ -50,15 +51,18 @@ def fuse_stacks(
     progress: ProgressCallback | None = None,
     cancel: CancelToken | None = None,
 ) -> np.ndarray:
-    """Fuse (n, H, W) stacks on the 0–255 scale; ``model``: a loaded :class:`fusion_model.FusionModel`
-    (the shipped one is loaded when ``method == "unet"`` and model is None); ``batch_size``: slices per U-Net
+    """Fuse (n, H, W) stacks on the 0–255 scale; ``model``: a loaded :class:`fusion_model.FusionModel`, or a
+    ``Future`` of one that another thread is loading (the shipped one is loaded when ``method == "unet"`` and
+    model is None); ``batch_size``: slices per U-Net
     call (None: the device's default, see :func:`~CTMRFusionLib.fusion.model.default_batch_size`). Returns
     float32 0–255."""
     if method not in METHODS:
         raise InvalidInputError(f"Unknown fusion method '{method}'; choose one of {', '.join(METHODS)}.")
     if method == "unet":
-        model = model or load_model_for(method)
+        model = (model.result() if isinstance(model, Future) else model) or load_model_for(method)
         return np.clip(model.fuse(ct, mr, batch_size, progress, cancel), 0.0, 255.0)
+    from CTMRFusionLib.fusion import rules as fusion_rules  # noqa: PLC0415 — scipy.ndimage (0.4 s), the rules only
+
     fused = np.empty(ct.shape, np.float32)
     for index in range(ct.shape[0]):
         if cancel is not None:
