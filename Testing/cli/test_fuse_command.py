@@ -140,6 +140,21 @@ def test_a_16_bit_png_of_an_8_bit_picture_fuses_exactly_as_the_8_bit_file(tmp_pa
     assert np.array_equal(outputs["8"], outputs["16"])
 
 
+def test_wide_data_scaled_by_its_own_range_says_so(tmp_path):
+    """The same picture spread over 16 bits (× 257) is scaled by its own range, not used as is: one warning line
+    per image says so, and the 8-bit file gets none."""
+    picture = np.random.default_rng(5).uniform(20, 230, (64, 64)).astype(np.uint8)
+    sitk.WriteImage(sitk.GetImageFromArray(picture), str(tmp_path / "p8.png"))
+    sitk.WriteImage(sitk.GetImageFromArray(picture.astype(np.uint16) * 257), str(tmp_path / "p16.png"))
+    for bits, expected in (("8", 0), ("16", 2)):
+        image = tmp_path / f"p{bits}.png"
+        run = ctmrfusion("fuse", "--ct", image, "--mr", image, "--output", tmp_path / f"f{bits}.png", "--method", "max")
+        assert run.returncode == 0, run.stderr
+        lines = [line for line in run.stderr.splitlines() if line.startswith("ctmrfusion: warning:")]
+        assert len(lines) == expected, run.stderr
+        assert all("scaled from its own range" in line for line in lines)
+
+
 def test_an_image_too_small_for_the_unet_is_refused_naming_its_size_not_the_model(tmp_path):
     for role in ("ct", "mr"):
         sitk.WriteImage(sitk.GetImageFromArray(np.full((1, 1), 7, np.uint8)), str(tmp_path / f"{role}.png"))

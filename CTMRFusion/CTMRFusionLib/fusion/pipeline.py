@@ -12,6 +12,7 @@
 
 from __future__ import annotations
 
+import warnings
 from concurrent.futures import Future
 
 import numpy as np
@@ -90,6 +91,11 @@ def _grey_2d(image: sitk.Image, role: str) -> np.ndarray:
     low, high = float(array.min()), float(array.max())
     if high <= low:
         raise InvalidInputError(f"{role} is empty: every pixel has the value {low}.")
+    warnings.warn(
+        f"{role} is not 8-bit data (values {low:g}–{high:g}): scaled from its own range to 0–255, so it fuses "
+        "differently from an 8-bit file of the same picture, which is used as it is",
+        stacklevel=3,
+    )
     return ((array - low) * (255.0 / (high - low))).astype(np.float32)
 
 
