@@ -105,7 +105,9 @@ def _fuse(args, stack: ExitStack) -> None:
     if dicom_ct is not None and ct.GetDimension() != 3:
         raise InvalidInputError("--dicom-out and --stow write 3D volumes; the CT given is 2D")
     started = time.perf_counter()
-    fused = fuse_images(ct, mr, args.method, model, batch_size=args.batch_size, progress=progress)
+    # The U-Net's batches run in as many streams as it has threads, one thread each (fusion/model.py).
+    streams = threads or 1
+    fused = fuse_images(ct, mr, args.method, model, batch_size=args.batch_size, progress=progress, streams=streams)
     model = model.result() if model is not None else None
     if args.output:
         write_image(fused, args.output)

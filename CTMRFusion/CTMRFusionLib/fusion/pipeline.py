@@ -51,17 +51,19 @@ def fuse_stacks(
     batch_size: int | None = None,
     progress: ProgressCallback | None = None,
     cancel: CancelToken | None = None,
+    streams: int = 1,
 ) -> np.ndarray:
     """Fuse (n, H, W) stacks on the 0–255 scale; ``model``: a loaded :class:`fusion_model.FusionModel`, or a
     ``Future`` of one that another thread is loading (the shipped one is loaded when ``method == "unet"`` and
     model is None); ``batch_size``: slices per U-Net
-    call (None: the device's default, see :func:`~CTMRFusionLib.fusion.model.default_batch_size`). Returns
+    call (None: the device's default, see :func:`~CTMRFusionLib.fusion.model.default_batch_size`); ``streams``:
+    U-Net batches run at once on the CPU (:meth:`~CTMRFusionLib.fusion.model.FusionModel.fuse`). Returns
     float32 0–255."""
     if method not in METHODS:
         raise InvalidInputError(f"Unknown fusion method '{method}'; choose one of {', '.join(METHODS)}.")
     if method == "unet":
         model = (model.result() if isinstance(model, Future) else model) or load_model_for(method)
-        return np.clip(model.fuse(ct, mr, batch_size, progress, cancel), 0.0, 255.0)
+        return np.clip(model.fuse(ct, mr, batch_size, progress, cancel, streams), 0.0, 255.0)
     from CTMRFusionLib.fusion import rules as fusion_rules  # noqa: PLC0415 — scipy.ndimage (0.4 s), the rules only
 
     fused = np.empty(ct.shape, np.float32)
@@ -131,8 +133,10 @@ def fuse_images(
     batch_size: int | None = None,
     progress: ProgressCallback | None = None,
     cancel: CancelToken | None = None,
+    streams: int = 1,
 ) -> sitk.Image:
-    """Fused image of a CT/MR pair (see the module docstring for 2D and 3D rules)."""
+    """Fused image of a CT/MR pair (see the module docstring for 2D and 3D rules); ``streams``: see
+    :func:`fuse_stacks`."""
     check_fusion_inputs(ct, mr)
     if method == "unet" and min(ct.GetSize()[:2]) < MIN_UNET_SIDE:
         width, height = ct.GetSize()[:2]
@@ -143,13 +147,13 @@ def fuse_images(
     if _is_2d(ct):
         a = _grey_2d(ct, "CT").reshape(1, ct.GetSize()[1], ct.GetSize()[0])
         b = _grey_2d(mr, "MR").reshape(a.shape)
-        fused = check_fused(fuse_stacks(a, b, method, model, batch_size, progress, cancel), method)
+        fused = check_fused(fuse_stacks(a, b, method, model, batch_size, progress, cancel, streams), method)
         out = sitk.GetImageFromArray(np.clip(np.rint(fused), 0, 255).astype(np.uint8).reshape(ct.GetSize()[::-1]))
         _copy_geometry(out, ct)
         return out
 
     a, b = volumes_on_fusion_scale(ct, mr, normalization, progress)
-    return volume_like(check_fused(fuse_stacks(a, b, method, model, batch_size, progress, cancel), method), ct)
+    return volume_like(check_fused(fuse_stacks(a, b, method, model, batch_size, progress, cancel, streams), method), ct)
 
 
 def check_fused(fused: np.ndarray, method: str) -> np.ndarray:
