@@ -29,8 +29,8 @@ server; the case's CT and MR must then be DICOM series (folders or URLs).
 class ProgressLine:
     """The cohort's progress on stderr: rewritten in place on a terminal, one line per finished case otherwise."""
 
-    def __init__(self, stream=sys.stderr) -> None:
-        self.stream = stream
+    def __init__(self, stream=None) -> None:
+        self.stream = stream = stream or sys.stderr  # the current stderr, not the one at import
         self.interactive = stream.isatty()
         self.last_finished = -1
 

@@ -230,16 +230,20 @@ def strict_json(value):
     return value
 
 
-def warn_if_unsure(report: dict, stream=sys.stderr) -> bool:
-    """Print one ``ctmrfusion: warning:`` line when the report's confidence is low; whether it was low."""
+def warn_if_unsure(report: dict, stream=None) -> bool:
+    """Print one ``ctmrfusion: warning:`` line (to ``stream``, default the current stderr) when the report's
+    confidence is low; whether it was low."""
     confidence = report.get("confidence") or {}
     if confidence.get("level") != "low":
         return False
-    print(f"{WARNING_PREFIX}low confidence in this registration: {'; '.join(confidence['reasons'])}", file=stream)
+    reasons = "; ".join(confidence["reasons"])
+    print(f"{WARNING_PREFIX}low confidence in this registration: {reasons}", file=stream or sys.stderr)
     return True
 
 
-def print_summary(report: dict, stream=sys.stdout) -> None:
+def print_summary(report: dict, stream=None) -> None:
+    """The result in two lines, to ``stream`` (default: the current stdout)."""
+    stream = stream or sys.stdout
     parameters = report["parameters"]
     angles = ", ".join(f"{a:.4f}" for a in parameters["angles_rad"])
     translation = ", ".join(f"{t:.2f}" for t in parameters["translation_mm"])

@@ -13,7 +13,8 @@ from CTMRFusionLib.core.progress import ProgressEvent
 class TerminalProgress:
     """A :data:`~CTMRFusionLib.core.progress.ProgressCallback` that writes to ``stream``."""
 
-    def __init__(self, stream=sys.stderr, quiet: bool = False):
+    def __init__(self, stream=None, quiet: bool = False):
+        stream = stream or sys.stderr  # the current stderr, not the one at import
         self.stream, self.quiet = stream, quiet
         self.interactive = hasattr(stream, "isatty") and stream.isatty()
         self.last_decile = (None, -1)
@@ -41,8 +42,8 @@ class JsonProgress:
     """Every progress event as one JSON line on ``stream``: ``{"stage", "fraction", "message", "level",
     "iteration", "metric"}`` (metric null when not a number)."""
 
-    def __init__(self, stream=sys.stderr):
-        self.stream = stream
+    def __init__(self, stream=None):
+        self.stream = stream or sys.stderr  # the current stderr, not the one at import
 
     def __call__(self, event: ProgressEvent) -> None:
         record = {

@@ -23,8 +23,10 @@ def seed_everything(seed: int) -> torch.Generator:
     return torch.Generator().manual_seed(seed)
 
 
-def progress_bar(label: str, step: int, steps: int, loss: float, stream=sys.stderr) -> None:
-    """One-line bar ``label [####....] step/steps loss x`` rewritten in place; newline at the end."""
+def progress_bar(label: str, step: int, steps: int, loss: float, stream=None) -> None:
+    """One-line bar ``label [####....] step/steps loss x`` rewritten in place (on ``stream``, default the current
+    stderr); newline at the end."""
+    stream = stream or sys.stderr
     filled = int(20 * step / steps)
     stream.write(f"\r{label} [{'#' * filled}{'.' * (20 - filled)}] {step}/{steps} loss {loss:.4f}")
     if step == steps:
