@@ -22,12 +22,12 @@ import pytest
 import SimpleITK as sitk
 
 from support.browser import chromium_dom, chromium_screenshot
-from support.cohort import CORRUPT_CASE, LANDMARK_CASE, assert_same_result, write_cohort
+from support.cohort import CORRUPT_CASE, LANDMARK_CASE, NOISE_CASE, add_noise_case, assert_same_result, write_cohort
 
 pytestmark = [pytest.mark.slow, pytest.mark.real_data]
 
 OK_CASES = ("h2", "h20", "h28m")
-REVIEW_CASE = "noise"
+REVIEW_CASE = NOISE_CASE
 
 
 def _batch(*arguments, env=None):
@@ -44,13 +44,7 @@ def _rows(out):
 def cohort(tmp_path_factory):
     folder = tmp_path_factory.mktemp("cohort")
     manifest = write_cohort(folder)
-    mr = sitk.ReadImage(str(folder / "data" / "h2_mr.nrrd"))
-    noise = np.random.default_rng(0).uniform(0, 255, sitk.GetArrayViewFromImage(mr).shape).astype(np.float32)
-    noise_image = sitk.GetImageFromArray(noise)
-    noise_image.CopyInformation(mr)
-    sitk.WriteImage(noise_image, str(folder / "data" / "noise_mr.nrrd"))
-    with manifest.open("a") as handle:
-        handle.write(f"{REVIEW_CASE},data/h2_ct.nrrd,data/noise_mr.nrrd,,\n")
+    add_noise_case(manifest)
     out = folder / "out"
     run = _batch("--manifest", manifest, "--out", out, "--preset", "fast", "--workers", 2, "--threads-per-worker", 1)
     return manifest, out, run

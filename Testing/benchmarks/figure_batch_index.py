@@ -16,11 +16,10 @@ import sys
 import tempfile
 from pathlib import Path
 
-import numpy as np
 import SimpleITK as sitk
 
 from support.browser import chromium_screenshot
-from support.cohort import write_cohort
+from support.cohort import add_noise_case, write_cohort
 
 ROOT = Path(__file__).resolve().parents[2]
 OUTPUT = ROOT / "docs" / "images" / "batch_index.png"
@@ -32,13 +31,7 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as folder:
         folder = Path(folder)
         manifest = write_cohort(folder)
-        mr = sitk.ReadImage(str(folder / "data" / "h2_mr.nrrd"))
-        noise = np.random.default_rng(0).uniform(0, 255, sitk.GetArrayViewFromImage(mr).shape).astype(np.float32)
-        noise_image = sitk.GetImageFromArray(noise)
-        noise_image.CopyInformation(mr)
-        sitk.WriteImage(noise_image, str(folder / "data" / "noise_mr.nrrd"))
-        with manifest.open("a") as handle:
-            handle.write("noise,data/h2_ct.nrrd,data/noise_mr.nrrd,,\n")
+        add_noise_case(manifest)
         out = folder / "out"
         command = [sys.executable, "-m", "CTMRFusionLib.cli", "batch", "--manifest", str(manifest), "--out", str(out)]
         command += ["--preset", "fast", "--workers", "2", "--threads-per-worker", "1"]

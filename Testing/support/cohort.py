@@ -2,7 +2,7 @@
 
 A moved stack (a known rigid header edit) gets landmark files (CT body points and where the known move sends
 them), so its TRE after registration is the absolute error against the truth. A corrupt file makes a
-case that must fail alone.
+case that must fail alone; :func:`add_noise_case` one that registers but must be marked for review.
 """
 
 from __future__ import annotations
@@ -54,6 +54,23 @@ def write_cohort(folder: Path, with_corrupt: bool = True, cohort=COHORT, root: P
     manifest = folder / "manifest.csv"
     manifest.write_text("\n".join(rows) + "\n")
     return manifest
+
+
+#: The case whose MR is noise: it registers, and its confidence verdict is low (status ``review``).
+NOISE_CASE = "noise"
+
+
+def add_noise_case(manifest: Path) -> None:
+    """Append :data:`NOISE_CASE` to a :func:`write_cohort` manifest: h2's CT with an MR of uniform noise on h2's
+    MR grid (seeded)."""
+    data = manifest.parent / "data"
+    mr = sitk.ReadImage(str(data / "h2_mr.nrrd"))
+    noise = np.random.default_rng(0).uniform(0, 255, sitk.GetArrayViewFromImage(mr).shape).astype(np.float32)
+    noise_image = sitk.GetImageFromArray(noise)
+    noise_image.CopyInformation(mr)
+    sitk.WriteImage(noise_image, str(data / "noise_mr.nrrd"))
+    with manifest.open("a") as handle:
+        handle.write(f"{NOISE_CASE},data/h2_ct.nrrd,data/noise_mr.nrrd,,\n")
 
 
 #: With more than one ITK thread, Mattes MI's threaded accumulation makes the last bits vary run to run
