@@ -51,10 +51,18 @@ def test_an_error_reaches_every_asker(pair):
             pair.memo("bad", fail)
 
 
+def test_a_stopped_prefetch_makes_nothing_more(pair, options):
+    prefetch = start_prefetch(pair, options)
+    prefetch.stop()
+    prefetch.thread.join(timeout=60)
+    assert not prefetch.thread.is_alive()
+    assert len(pair._memo) <= 1  # at most the set-up it was making when told to stop (the finest grid)
+
+
 def test_the_prefetched_metric_is_the_one_made_in_sequence(pair, demo_images, options):
     """The prefetch makes the finest level's grid, metric and the verdict's interior score; the metric has the same
     samples, bins and gradient table as one made on the main thread from a fresh pair (same seed)."""
-    start_prefetch(pair, options).join(timeout=60)
+    start_prefetch(pair, options).thread.join(timeout=60)
     finest = len(options.level_spacings_mm) - 1
     spacing, sigma = options.level_spacings_mm[finest], options.smoothing_sigmas_mm[finest]
     prefetched = numpy_level_metric(pair, finest, options)

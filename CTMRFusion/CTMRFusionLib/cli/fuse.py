@@ -68,7 +68,8 @@ def _model_in_background(args, threads: int, load_model_for) -> Future:
         except BaseException as error:  # handed to the main thread
             future.set_exception(error)
 
-    threading.Thread(target=load, name="ctmrfusion-model", daemon=True).start()
+    # Not a daemon: an early exit waits for the import instead of killing the thread inside torch's C++ code.
+    threading.Thread(target=load, name="ctmrfusion-model", daemon=False).start()
     return future
 
 

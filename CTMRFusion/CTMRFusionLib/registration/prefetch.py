@@ -23,23 +23,39 @@ from CTMRFusionLib.registration.mi_refinement import (
 from CTMRFusionLib.registration.preparation import PreparedPair
 
 
-def start_prefetch(pair: PreparedPair, options) -> threading.Thread:
-    """Start making the finest level's set-ups for ``pair`` and ``options`` on a daemon thread (returned)."""
-    thread = threading.Thread(target=_make, args=(pair, options), name="ctmrfusion-prefetch", daemon=True)
-    thread.start()
-    return thread
+class Prefetch:
+    """The second thread's work for one registration. :meth:`stop` ends it after the set-up it is making, so that a
+    registration that fails, is cancelled or terminated does not wait for the rest. Not a daemon thread: a process
+    that ends while it works waits for that one set-up instead of killing the thread inside ITK, which aborts the
+    process ("exception not rethrown")."""
 
+    def __init__(self, pair: PreparedPair, options) -> None:
+        self._stopped = threading.Event()
+        self.thread = threading.Thread(target=self._make, args=(pair, options), name="ctmrfusion-prefetch")
+        self.thread.start()
 
-def _make(pair: PreparedPair, options) -> None:
-    """In the order the main thread needs them: the finest grid and the judging scores (start selection), the
-    finest level's metric (its refinement), the interior score (the verdict)."""
-    finest = len(options.level_spacings_mm) - 1
-    try:
-        pair.level_grid(options.level_spacings_mm[finest], options.smoothing_sigmas_mm[finest], MOVING_SPACING_RATIO)
-        for level in range(1, finest + 1) if finest > 0 else range(1):  # the levels start selection judges on
-            level_score(pair, level, options)
+    def stop(self) -> None:
+        self._stopped.set()
+
+    def _make(self, pair: PreparedPair, options) -> None:
+        """In the order the main thread needs them: the finest grid and the judging scores (start selection), the
+        finest level's metric (its refinement), the interior score (the verdict)."""
+        finest = len(options.level_spacings_mm) - 1
+        spacing, sigma = options.level_spacings_mm[finest], options.smoothing_sigmas_mm[finest]
+        steps = [lambda: pair.level_grid(spacing, sigma, MOVING_SPACING_RATIO)]
+        steps += [lambda level=level: level_score(pair, level, options) for level in range(1, finest + 1)]
         if uses_numpy_metric(options, finest):
-            numpy_level_metric(pair, finest, options)
-        interior_score(pair, options)
-    except Exception:  # kept in the memo: the main thread meets it where it needs the object
-        return
+            steps.append(lambda: numpy_level_metric(pair, finest, options))
+        steps.append(lambda: interior_score(pair, options))
+        for step in steps:
+            if self._stopped.is_set():
+                return
+            try:
+                step()
+            except Exception:  # kept in the memo: the main thread meets it where it needs the object
+                return
+
+
+def start_prefetch(pair: PreparedPair, options) -> Prefetch:
+    """Start making the finest level's set-ups for ``pair`` and ``options`` on a second thread."""
+    return Prefetch(pair, options)

@@ -111,8 +111,16 @@ def register_rigid(
     started = time.perf_counter()
     pair = prepare_pair(fixed, moving, options, fixed_mask, moving_mask)
     timings: dict[str, float] = {"preprocess": time.perf_counter() - started}
-    start_prefetch(pair, options)  # the finest level's set-ups, on the second core while the search runs
+    prefetch = start_prefetch(pair, options)  # the finest level's set-ups, on the second core during the search
+    try:
+        return _register_prepared(pair, moving, options, initial_transform, progress, cancel, started, timings)
+    except BaseException:  # failed, cancelled or terminated: the second thread makes nothing more
+        prefetch.stop()
+        raise
 
+
+def _register_prepared(pair, moving, options, initial_transform, progress, cancel, started, timings):
+    """:func:`register_rigid` after the preparation: initial starts, refinement, verdict."""
     tick = time.perf_counter()
     stage = StageContext(progress, cancel, 0.0, INIT_SHARE, timings)
     proposals, initializer = initializers.proposed_starts(pair, options, initial_transform, stage)
