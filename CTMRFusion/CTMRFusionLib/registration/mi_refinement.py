@@ -21,7 +21,6 @@ from __future__ import annotations
 import math
 import time
 from dataclasses import dataclass, field
-from functools import partial
 
 import numpy as np
 import SimpleITK as sitk
@@ -70,25 +69,12 @@ def refine(pair: PreparedPair, transform: sitk.Euler3DTransform, options, stage:
     for level in range(count):
         tick = time.perf_counter()
         spacing, sigma = options.level_spacings_mm[level], options.smoothing_sigmas_mm[level]
-        fixed, moving, fixed_mask, moving_mask = pair.level_grid(spacing, sigma, MOVING_SPACING_RATIO)
-        if uses_numpy_metric(options, level):
-            run = partial(_run_level_numpy, pair)
+        reporting = (stage.progress, stage.cancel, stage.at(level / count), stage.share / count)
+        if uses_numpy_metric(options, level):  # its metric holds the level's grid (made once per pair)
+            trace = _run_level_numpy(pair, level, spacing, transform, options, *reporting)
         else:
-            run = _run_level
-        trace = run(
-            level,
-            spacing,
-            fixed,
-            moving,
-            fixed_mask,
-            moving_mask,
-            transform,
-            options,
-            stage.progress,
-            stage.cancel,
-            base=stage.at(level / count),
-            share=stage.share / count,
-        )
+            grid = pair.level_grid(spacing, sigma, MOVING_SPACING_RATIO)
+            trace = _run_level(level, spacing, *grid, transform, options, *reporting)
         trace.seconds = time.perf_counter() - tick
         traces.append(trace)
         stage.timings[f"level_{level}"] = stage.timings.get(f"level_{level}", 0.0) + trace.seconds
@@ -190,9 +176,7 @@ def numpy_level_metric(pair: PreparedPair, level: int, options) -> MattesMutualI
     return pair.memo(key, compute)
 
 
-def _run_level_numpy(
-    pair, level, spacing, fixed, moving, fixed_mask, moving_mask, transform, options, progress, cancel, base, share
-) -> LevelTrace:
+def _run_level_numpy(pair, level, spacing, transform, options, progress, cancel, base, share) -> LevelTrace:
     """Optimise ``transform`` in place on one pyramid level with :class:`MattesMutualInformation` and a regular-step
     gradient descent like SimpleITK's: steps of ``learning_rate`` (mm of CT points) along the derivative, halved
     when it turns back or when the metric went up (the derivative, of the smoothed MR, and the value can

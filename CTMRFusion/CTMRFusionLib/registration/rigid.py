@@ -114,9 +114,8 @@ def register_rigid(
     prefetch = start_prefetch(pair, options)  # the finest level's set-ups, on the second core during the search
     try:
         return _register_prepared(pair, moving, options, initial_transform, progress, cancel, started, timings)
-    except BaseException:  # failed, cancelled or terminated: the second thread makes nothing more
+    finally:  # done, failed, cancelled or terminated: the second thread makes nothing more
         prefetch.stop()
-        raise
 
 
 def _register_prepared(pair, moving, options, initial_transform, progress, cancel, started, timings):
