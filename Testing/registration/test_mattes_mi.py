@@ -101,3 +101,25 @@ def test_a_start_that_leaves_the_mr_is_refused_by_name(demo_images, truth):
     start = matrix_to_sitk_euler(truth @ rigid_matrix((0, 0, 0), (1000.0, 0, 0)), pair.fixed_center)
     with pytest.raises(InvalidInputError, match=r"stopped overlapping .* level 1 \(3 mm\)"):
         refine(pair, start, options, StageContext())
+
+
+def test_one_thread_and_two_give_the_same_bits_with_samples_outside_the_mr(demo_images, truth):
+    """The evaluation is split into pieces shared by the threads (core/pieces.py) and added in piece order: on one
+    thread and on two, the same value and derivative to the last bit, here with a pose that leaves part of the CT
+    samples outside the MR and an MR mask that drops more (the pieces' own sample selections)."""
+    ct, mr = demo_images
+    pair = prepare_pair(ct, mr, RegistrationOptions())
+    fixed, moving, fixed_mask, _ = pair.level_grid(3.0, 2.0, MOVING_SPACING_RATIO)
+    moving_mask = sitk.Resample(pair.moving_shape_mask, moving, sitk.Transform(), sitk.sitkNearestNeighbor)
+    metric = MattesMutualInformation(fixed, moving, fixed_mask, moving_mask, 64, 50_000, 3)
+    start = matrix_to_sitk_euler(truth, pair.fixed_center)
+    correction = sitk.Euler3DTransform()
+    correction.SetCenter(pair.fixed_center.tolist())
+    correction.SetParameters((0.05, -0.04, 0.03, 25.0, -10.0, 40.0))  # 40 mm along the CT's z: samples leave the MR
+    results = {}
+    for threads in (1, 2):
+        metric.threads = threads
+        results[threads] = metric.value_and_derivative(start, correction)
+    assert results[1][0] == results[2][0]
+    np.testing.assert_array_equal(results[1][1], results[2][1])
+    assert np.isfinite(results[1][0]) and results[1][0] < -0.05  # a real value, not an empty histogram

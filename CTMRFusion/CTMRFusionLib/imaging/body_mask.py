@@ -11,6 +11,7 @@ from __future__ import annotations
 import numpy as np
 import SimpleITK as sitk
 
+from CTMRFusionLib.core.point_products import map_rows
 from CTMRFusionLib.imaging.pyramid import resample_to_spacing
 
 
@@ -48,7 +49,7 @@ def mask_points_lps(mask: sitk.Image, max_points: int = 20000) -> np.ndarray:
     indices = np.argwhere(sitk.GetArrayViewFromImage(mask) > 0)[:, ::-1].astype(float)  # (i, j, k)
     indices = indices[:: max(1, len(indices) // max_points)]
     direction = np.array(mask.GetDirection()).reshape(3, 3)
-    return indices * np.array(mask.GetSpacing()) @ direction.T + np.array(mask.GetOrigin())
+    return map_rows(indices * np.array(mask.GetSpacing()), direction, mask.GetOrigin())
 
 
 def percentiles_in_mask(image: sitk.Image, mask: sitk.Image, percentiles) -> list[float]:

@@ -21,10 +21,14 @@ applied before ``start`` (MR point = start(correction(CT point))), as :mod:`mi_r
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import numpy as np
 import SimpleITK as sitk
 
 from CTMRFusionLib.core.frames import sitk_transform_to_matrix
+from CTMRFusionLib.core.pieces import run_pieces
+from CTMRFusionLib.core.point_products import cross_moments, map_by_axis
 from CTMRFusionLib.registration.metric_samples import VoxelFrame, ct_samples
 
 #: Bins of padding at each end of both histograms, so the cubic window of an extreme intensity stays inside.
@@ -36,6 +40,8 @@ MIN_VALID_SHARE = 0.01
 MIN_VALID_SAMPLES = 100
 #: Step (rad) of the finite differences that give the rotation's Jacobian.
 ANGLE_STEP = 1e-6
+#: An evaluation's samples are split into this many pieces, shared among its threads (:mod:`core.pieces`).
+PIECES = 8
 
 
 class TooFewSamplesError(RuntimeError):
@@ -84,6 +90,11 @@ class MattesMutualInformation:
         self.table = table.reshape(-1, 4)
         self.moving_shape = moving_values.shape
         self.frame = VoxelFrame.of(moving, moving_mask)
+        self.points_by_axis = np.ascontiguousarray(self.points_lps.T)
+        edges = np.linspace(0, self.sample_count, PIECES + 1).astype(np.int64)
+        self._bounds = list(zip(edges[:-1], edges[1:]))
+        #: Threads for an evaluation: ITK's (the thread budget a batch case or the user sets, else the cores).
+        self.threads = sitk.ProcessObject.GetGlobalDefaultNumberOfThreads()
 
     @property
     def sample_count(self) -> int:
@@ -93,30 +104,21 @@ class MattesMutualInformation:
         self, start: sitk.Transform, correction: sitk.Euler3DTransform
     ) -> tuple[float, np.ndarray]:
         """(−MI, its derivative with respect to ``correction``'s parameters: 3 angles (rad), 3 shifts (mm)) for
-        MR point = ``start``(``correction``(CT point)). Raises :class:`TooFewSamplesError`."""
+        MR point = ``start``(``correction``(CT point)). Raises :class:`TooFewSamplesError`.
+
+        The samples are worked on in :data:`PIECES` pieces on up to :attr:`threads` threads (:mod:`core.pieces`):
+        first each piece's share of the joint histogram, then, with the whole histogram, its share of the
+        derivative; the shares are added in piece order."""
         start_matrix = sitk_transform_to_matrix(start)
         correction_matrix = sitk_transform_to_matrix(correction)
-        both = start_matrix @ correction_matrix
-        linear, offset = self.frame.index_map(both)  # the samples' continuous MR voxel indices, in one product
-        index = self.points_lps @ linear.T + offset
-        valid, sampled = self._sample(index)
-        count = int(np.count_nonzero(valid))
+        linear, offset = self.frame.index_map(start_matrix @ correction_matrix)  # CT point → continuous MR index
+        pieces = run_pieces(lambda k: self._histogram_piece(k, linear, offset), len(self._bounds), self.threads)
+        count = sum(piece.count for piece in pieces)
         if count < max(MIN_VALID_SHARE * self.sample_count, min(MIN_VALID_SAMPLES, self.sample_count)):
             raise TooFewSamplesError(f"only {count} of {self.sample_count} CT samples map inside the MR")
-
-        # Cubic B-spline Parzen weights of each MR value over bins first .. first + 3, and their derivatives.
-        position = (sampled[:, 0].astype(np.float64) - self.moving_low) / self.moving_bin_size + PADDING_BINS
-        position = np.clip(position, PADDING_BINS, self.bins - PADDING_BINS - 1e-6)
-        first = np.floor(position)
-        f = position - first
-        f2, f3 = f * f, f * f * f
-        weights = np.stack([(1 - f) ** 3, 3 * f3 - 6 * f2 + 4, -3 * f3 + 3 * f2 + 3 * f + 1, f3], axis=1) / 6
-        slopes = np.stack([-((1 - f) ** 2) / 2, 1.5 * f2 - 2 * f, -1.5 * f2 + f + 0.5, f2 / 2], axis=1)
-        moving_bins = first.astype(np.int64)[:, None] - 1 + np.arange(4)
-        everywhere = count == self.sample_count  # the usual case: no sample to leave out, no copies
-        fixed_bins = self.fixed_bins if everywhere else self.fixed_bins[valid]
-        cells = fixed_bins[:, None] * self.bins + moving_bins
-        joint = np.bincount(cells.ravel(), weights.ravel(), self.bins * self.bins).reshape(self.bins, self.bins)
+        joint = pieces[0].joint
+        for piece in pieces[1:]:
+            joint += piece.joint
         joint /= count
         fixed_marginal, moving_marginal = joint.sum(axis=1), joint.sum(axis=0)
         occupied = joint > 0
@@ -127,15 +129,18 @@ class MattesMutualInformation:
         # dMI/dμ = Σ dp(ι,κ)/dμ · log(p(ι,κ) / p_MR(κ)); p_CT does not move and Σ dp = 0.
         log_conditional = np.zeros_like(joint)
         log_conditional[occupied] = np.log((joint / np.maximum(moving_marginal, 1e-300)[None, :])[occupied])
-        per_intensity = np.sum(slopes * log_conditional.ravel()[cells], axis=1) / self.moving_bin_size
+        log_conditional = log_conditional.ravel()
         # ∇MR in LPS (the MR's direction cosines turn its axes' gradient) times d(start)/dx, per sample.
         to_correction = self.frame.direction.T @ start_matrix[:3, :3]
-        weighted = (sampled[:, 1:4].astype(np.float64) @ to_correction) * per_intensity[:, None]
+        sums = run_pieces(
+            lambda k: pieces[k].derivative_sums(log_conditional, to_correction, self.moving_bin_size),
+            len(pieces),
+            self.threads,
+        )
         derivative = np.empty(6)
-        derivative[3:] = weighted.sum(axis=0)
+        derivative[3:] = np.sum([shift for shift, _ in sums], axis=0)
         # d/dθ Σ weighted · R(θ)(x − c) = Σ_ij dR/dθ[i, j] · (Σ weighted_i (x − c)_j)
-        points = self.points_lps if everywhere else self.points_lps[valid]
-        moments = weighted.T @ points - np.outer(derivative[3:], correction.GetCenter())
+        moments = np.sum([moment for _, moment in sums], axis=0) - np.outer(derivative[3:], correction.GetCenter())
         for axis in range(3):
             turned = np.array(correction.GetParameters(), dtype=float)
             turned[axis] += ANGLE_STEP
@@ -145,24 +150,46 @@ class MattesMutualInformation:
             derivative[axis] = np.sum(d_rotation * moments) / ANGLE_STEP
         return -information, -derivative / count
 
-    def _sample(self, index: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """(which points, at continuous MR voxel ``index`` (x, y, z), fall inside the MR and its mask, their MR value
-        and gradient by trilinear interpolation)."""
-        upper = self.frame.upper_index
+    def _histogram_piece(self, piece: int, linear: np.ndarray, offset: np.ndarray) -> _Piece:
+        """Piece ``piece`` of the samples mapped by ``linear`` and ``offset`` (CT LPS → MR voxel index): the samples
+        inside the MR and its mask, their cubic B-spline Parzen weights over bins first .. first + 3 and the
+        weights' slopes, and their (unnormalised) joint histogram."""
+        begin, end = self._bounds[piece]
+        points = self.points_by_axis[:, begin:end]
+        valid, sampled = self._sample(map_by_axis(linear, points, offset))
+        position = (sampled[:, 0].astype(np.float64) - self.moving_low) / self.moving_bin_size + PADDING_BINS
+        position = np.clip(position, PADDING_BINS, self.bins - PADDING_BINS - 1e-6)
+        first = np.floor(position)
+        f = position - first
+        f2, f3 = f * f, f * f * f
+        weights = np.stack([(1 - f) ** 3, 3 * f3 - 6 * f2 + 4, -3 * f3 + 3 * f2 + 3 * f + 1, f3], axis=1) / 6
+        slopes = np.stack([-((1 - f) ** 2) / 2, 1.5 * f2 - 2 * f, -1.5 * f2 + f + 0.5, f2 / 2], axis=1)
+        everywhere = valid is None  # the usual case: no sample to leave out, no copies
+        fixed_bins = self.fixed_bins[begin:end] if everywhere else self.fixed_bins[begin:end][valid]
+        cells = fixed_bins[:, None] * self.bins + (first.astype(np.int64)[:, None] - 1 + np.arange(4))
+        joint = np.bincount(cells.ravel(), weights.ravel(), self.bins * self.bins).reshape(self.bins, self.bins)
+        return _Piece(len(sampled), joint, slopes, cells, sampled, points if everywhere else points[:, valid])
+
+    def _sample(self, index: np.ndarray) -> tuple[np.ndarray | None, np.ndarray]:
+        """(which points, at continuous MR voxel ``index`` (rows x, y, z), fall inside the MR and its mask (None: all
+        of them), their MR value and gradient by trilinear interpolation (a row of 4 per point inside))."""
+        upper = self.frame.upper_index[:, None]
         # Inside the MR's buffer as ITK counts it: within half a voxel of its outer voxel centres.
-        valid = self.frame.in_buffer(index.T, 0.5)
+        valid = self.frame.in_buffer(index, 0.5)
         if not valid.all():
-            valid[valid] = self.frame.in_mask(index[valid])
-            index = index[valid]
+            valid[valid] = self.frame.in_mask(index[:, valid].T)
+            index = index[:, valid]
         elif self.frame.mask is not None:
-            valid = self.frame.in_mask(index)
-            index = index[valid]
+            valid = self.frame.in_mask(index.T)
+            index = index[:, valid]
+        else:
+            valid = None
         inside = np.clip(index, 0.0, upper)  # the border's half voxel takes the edge's value
         corner_at = np.minimum(np.floor(inside), np.maximum(upper - 1, 0))
-        fx, fy, fz = (inside - corner_at).astype(np.float32).T
+        fx, fy, fz = (inside - corner_at).astype(np.float32)
         corner = corner_at.astype(np.int64)
         depth, height, width = self.moving_shape
-        flat = (corner[:, 2] * height + corner[:, 1]) * width + corner[:, 0]
+        flat = (corner[2] * height + corner[1]) * width + corner[0]
         # Trilinear: lerp along x at the four (y, z) corners, then along y, then along z (float32, rows of 4).
         plane, table = height * width, self.table
         fx, fy, fz = fx[:, None], fy[:, None], fz[:, None]
@@ -183,6 +210,29 @@ class MattesMutualInformation:
         high *= fz
         result += high
         return valid, result
+
+
+@dataclass
+class _Piece:
+    """One piece of the samples at one pose: how many fall inside the MR, their joint histogram (unnormalised),
+    Parzen weight slopes and histogram cells (4 per sample), MR value and gradient (rows of 4), CT points (3 × n)."""
+
+    count: int
+    joint: np.ndarray
+    slopes: np.ndarray
+    cells: np.ndarray
+    sampled: np.ndarray
+    points_by_axis: np.ndarray
+
+    def derivative_sums(self, log_conditional: np.ndarray, to_correction: np.ndarray, bin_size: float):
+        """(Σ weighted, Σ weighted ⊗ point) over the piece, where weighted = d(−MI share)/d(MR value) × ∇MR turned
+        into the correction's frame by ``to_correction``; ``log_conditional``: log p(CT bin, MR bin) / p(MR bin),
+        flat."""
+        per_intensity = np.sum(self.slopes * log_conditional[self.cells], axis=1) / bin_size
+        gradient = self.sampled[:, 1:4].astype(np.float64)
+        weighted = np.einsum("nj,jk->kn", gradient, to_correction)
+        weighted *= per_intensity
+        return weighted.sum(axis=1), cross_moments(weighted, self.points_by_axis)
 
 
 def _central_differences(values: np.ndarray, axis: int, spacing: float, out: np.ndarray) -> None:

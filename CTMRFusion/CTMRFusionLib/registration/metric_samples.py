@@ -12,6 +12,8 @@ from dataclasses import dataclass
 import numpy as np
 import SimpleITK as sitk
 
+from CTMRFusionLib.core.point_products import map_rows
+
 
 def ct_samples(
     fixed: sitk.Image, fixed_mask: sitk.Image | None, samples: int, seed: int, strategy: str = "random"
@@ -30,7 +32,7 @@ def ct_samples(
             flat = np.sort(np.random.default_rng(seed).choice(flat, samples, replace=False))
     index_zyx = np.array(np.unravel_index(flat, shape), dtype=float)
     direction = np.array(fixed.GetDirection()).reshape(3, 3)
-    points = (index_zyx[::-1].T * np.array(fixed.GetSpacing())) @ direction.T + np.array(fixed.GetOrigin())
+    points = map_rows(index_zyx[::-1].T * np.array(fixed.GetSpacing()), direction, fixed.GetOrigin())
     return flat, points
 
 

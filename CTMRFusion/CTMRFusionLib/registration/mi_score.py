@@ -26,6 +26,7 @@ import numpy as np
 import SimpleITK as sitk
 
 from CTMRFusionLib.core.frames import sitk_transform_to_matrix
+from CTMRFusionLib.core.point_products import map_by_axis
 from CTMRFusionLib.imaging.trilinear import trilinear
 from CTMRFusionLib.registration.metric_samples import VoxelFrame, ct_samples
 
@@ -98,7 +99,7 @@ class MutualInformationScore:
         frame = self.frame
         matrix = sitk_transform_to_matrix(transform)
         linear, offset = frame.index_map(matrix)  # continuous MR voxel indices: rows x, y, z, a column per sample
-        index = linear @ self._points_by_axis + offset[:, None]
+        index = map_by_axis(linear, self._points_by_axis, offset)
         valid = frame.in_buffer(index)
         seen_share = np.count_nonzero(valid) / self.sample_count
         if not valid.all():

@@ -20,6 +20,7 @@ from dataclasses import dataclass
 import numpy as np
 import SimpleITK as sitk
 
+from CTMRFusionLib.core.point_products import cross_moments
 from CTMRFusionLib.core.progress import CancelToken, ProgressCallback, ProgressEvent, report
 from CTMRFusionLib.imaging.body_mask import mask_points_lps
 from CTMRFusionLib.registration.itk_execution import execute
@@ -71,7 +72,9 @@ def _rotation_about_axis(axis: int, angle_rad: float) -> np.ndarray:
 
 def principal_axes(mask: sitk.Image) -> np.ndarray:
     """3x3 matrix whose columns are the mask's principal axes (LPS), largest spread first."""
-    values, vectors = np.linalg.eigh(np.cov(mask_points_lps(mask, 50000).T))
+    points = mask_points_lps(mask, 50000).T
+    centred = points - points.mean(axis=1, keepdims=True)
+    values, vectors = np.linalg.eigh(cross_moments(centred, centred) / max(points.shape[1] - 1, 1))  # covariance
     return vectors[:, ::-1]
 
 

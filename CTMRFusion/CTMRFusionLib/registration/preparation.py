@@ -17,6 +17,7 @@ import SimpleITK as sitk
 from CTMRFusionLib.core.checks import check_volume
 from CTMRFusionLib.core.errors import InvalidInputError
 from CTMRFusionLib.core.frames import sitk_transform_to_matrix
+from CTMRFusionLib.core.point_products import map_by_axis
 from CTMRFusionLib.imaging import body_mask as masks
 from CTMRFusionLib.imaging.pyramid import MOVING_SPACING_RATIO, reduce_to_spacing, resample_to_spacing
 from CTMRFusionLib.registration.metric_samples import VoxelFrame
@@ -177,5 +178,5 @@ def share_inside(points_lps: np.ndarray, matrix: np.ndarray, image: sitk.Image) 
         return 0.0
     frame = VoxelFrame.of(image)
     linear, offset = frame.index_map(matrix)
-    index = linear @ np.ascontiguousarray(np.asarray(points_lps).T) + offset[:, None]
+    index = map_by_axis(linear, np.asarray(points_lps).T, offset)
     return float(np.count_nonzero(frame.in_buffer(index, 0.5)) / len(points_lps))
