@@ -60,3 +60,31 @@ def test_an_error_in_a_piece_is_raised_once_the_other_threads_stopped():
     time.sleep(0.05)
     assert running == left == [1]  # nothing but the failed piece began and did not end; nothing runs on
     assert len(started) <= 4  # the other thread stopped taking pieces when piece 1 failed
+
+
+def test_when_several_pieces_fail_the_lowest_ones_error_is_raised_whatever_the_threads():
+    """Bad input found in both images is reported the same way every time: piece 0's error, though piece 1 (on
+    another thread) fails first."""
+
+    def work(piece):
+        if piece == 0:
+            time.sleep(0.05)
+        raise ValueError(f"piece {piece}")
+
+    for threads in (1, 2):
+        with pytest.raises(ValueError, match="piece 0"):
+            run_pieces(work, 2, threads)
+
+
+def test_an_interrupt_in_a_piece_wins_over_another_pieces_error():
+    second_began = threading.Event()
+
+    def work(piece):
+        if piece == 0:
+            second_began.wait(10)
+            raise ValueError("piece 0")
+        second_began.set()
+        raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        run_pieces(work, 2, 2)

@@ -35,9 +35,12 @@ def _helpers(count: int) -> ThreadPoolExecutor:
 
 def run_pieces(work: Callable[[int], T], pieces: int, threads: int) -> list[T]:
     """``[work(0), …, work(pieces − 1)]``, computed by this thread and up to ``threads`` − 1 helper threads, each
-    taking the next piece nobody has taken. An exception in a piece is raised here, after every thread has stopped
-    (none goes on working on the caller's data once this returns or raises)."""
+    taking the next piece nobody has taken. If pieces fail, the error raised (once every thread has stopped, so
+    that none goes on working on the caller's data) is an interrupt if one came (Ctrl-C, a signal's exception),
+    else the error of the lowest failing piece: the same whatever the threads, since pieces are taken in order
+    and every piece below a failing one runs."""
     results: list = [None] * pieces
+    errors: dict[int, BaseException] = {}
     taken = itertools.count()  # next() on it is atomic under the GIL
     failed = threading.Event()
 
@@ -48,17 +51,18 @@ def run_pieces(work: Callable[[int], T], pieces: int, threads: int) -> list[T]:
                 return
             try:
                 results[piece] = work(piece)
-            except BaseException:
+            except BaseException as error:  # raised by the caller below, once every thread stopped
+                errors[piece] = error
                 failed.set()
-                raise
 
     helpers = max(0, min(int(threads), pieces) - 1)
     futures = [_helpers(helpers).submit(take_pieces) for _ in range(helpers)] if helpers else []
     try:
         take_pieces()
     finally:
-        errors = [future.exception() for future in futures]  # waits for each helper
-    for error in errors:
-        if error is not None:
-            raise error
+        for future in futures:
+            future.exception()  # waits for the helper; take_pieces itself never raises
+    if errors:
+        interrupts = [error for _, error in sorted(errors.items()) if not isinstance(error, Exception)]
+        raise (interrupts or [errors[min(errors)]])[0]
     return results

@@ -11,9 +11,10 @@ Why not SimpleITK's own metric here: over the same voxels the two agree (value t
 ``Testing/registration/test_mattes_mi.py``), but with its random samples the regular-step descent of the 1.5 mm level
 walked its 200-iteration cap at 0.16 s an iteration along a valley on the sample pair (2.37 mm landmark TRE at the cap),
 and from starts 2–3° and 2–3 mm apart it ended up to 1.1 mm apart. With this one the same descent stopped after 14–25
-iterations at 0.11 s each, within 0.2 mm of one pose, 2.2–2.3 mm from the landmarks (docs/registration.md; now, with the
-step also halved when the value rises, 10–17 iterations at about 60 ms). Coarser levels and the search, where
-SimpleITK's descent converges in well under a second, keep SimpleITK's metric.
+iterations at 0.11 s each, within 0.2 mm of one pose, 2.2–2.3 mm from the landmarks (docs/registration.md; with the
+step also halved when the value rises, 10–17 iterations at about 60 ms in session 22; since session 23 an evaluation
+is split over ITK's threads, see :meth:`MattesMutualInformation.value_and_derivative`). Coarser levels and the search,
+where SimpleITK's descent converges in well under a second, keep SimpleITK's metric.
 
 Units and frames: points and transforms in LPS mm; the correction is an Euler3D transform (about its own centre)
 applied before ``start`` (MR point = start(correction(CT point))), as :mod:`mi_refinement` optimises it.

@@ -17,6 +17,7 @@ import SimpleITK as sitk
 from CTMRFusionLib.core.checks import check_volume
 from CTMRFusionLib.core.errors import InvalidInputError
 from CTMRFusionLib.core.frames import sitk_transform_to_matrix
+from CTMRFusionLib.core.pieces import run_pieces
 from CTMRFusionLib.core.point_products import map_by_axis
 from CTMRFusionLib.imaging import body_mask as masks
 from CTMRFusionLib.imaging.pyramid import MOVING_SPACING_RATIO, reduce_to_spacing, resample_to_spacing
@@ -121,6 +122,14 @@ def working_spacing_mm(options) -> float:
     return min(finest, MAXIMUM_WORKING_SPACING_MM)
 
 
+def _working_copy(image: sitk.Image, spacing_mm: float, percentiles) -> tuple[sitk.Image, sitk.Image]:
+    """(body mask, float32 working copy clamped to the body's intensity ``percentiles``) of ``image`` reduced to
+    ``spacing_mm`` where finer."""
+    work = reduce_to_spacing(image, spacing_mm)
+    body = masks.body_mask(work)
+    return body, _clip_to_mask_percentiles(work, body, percentiles)
+
+
 def _binary(mask: sitk.Image) -> sitk.Image:
     return sitk.Cast(sitk.Cast(mask, sitk.sitkFloat32) > 0, sitk.sitkUInt8)
 
@@ -141,8 +150,12 @@ def prepare_pair(
         if mask is not None and not np.any(sitk.GetArrayViewFromImage(mask)):
             raise InvalidInputError(f"{role} is empty: it has no non-zero voxel to restrict the metric to.")
     working = working_spacing_mm(options)
-    fixed_work, moving_work = (reduce_to_spacing(image, working) for image in (fixed, moving))
-    fixed_body, moving_body = masks.body_mask(fixed_work), masks.body_mask(moving_work)
+    # The CT's and the MR's working copies and masks are independent: made on two threads where ITK has two.
+    (fixed_body, fixed_float), (moving_body, moving_float) = run_pieces(
+        lambda piece: _working_copy((fixed, moving)[piece], working, options.clip_percentiles),
+        2,
+        sitk.ProcessObject.GetGlobalDefaultNumberOfThreads(),
+    )
     if fixed_mask is not None:
         metric_mask = _binary(fixed_mask)
     elif options.mask == "auto":
@@ -155,8 +168,8 @@ def prepare_pair(
     return PreparedPair(
         fixed=fixed,
         moving=moving,
-        fixed_float=_clip_to_mask_percentiles(fixed_work, fixed_body, options.clip_percentiles),
-        moving_float=_clip_to_mask_percentiles(moving_work, moving_body, options.clip_percentiles),
+        fixed_float=fixed_float,
+        moving_float=moving_float,
         metric_mask=metric_mask,
         moving_metric_mask=moving_metric_mask,
         fixed_shape_mask=fixed_shape,
