@@ -25,15 +25,13 @@ def trilinear(volume: np.ndarray, index_xyz: np.ndarray) -> np.ndarray:
         offset += lower * strides[axis]
         steps.append(strides[axis] if sizes[axis] > 1 else 0)
         weights.append(position - lower if sizes[axis] > 1 else np.zeros_like(position))
+    # Each corner's weight is (x weight · y weight) · z weight, the products in that order (the same bits as
+    # multiplying them one by one); the four x·y products are made once, not once per z side.
+    sides = [(1.0 - weight, weight) for weight in weights]
+    in_plane = {(x, y): sides[0][x] * sides[1][y] for x in (0, 1) for y in (0, 1)}
     result = np.zeros(index_xyz.shape[1], np.float64)
     for corner in range(8):
-        weight = np.ones_like(result)
-        step = 0
-        for axis in range(3):
-            if corner >> axis & 1:
-                weight *= weights[axis]
-                step += steps[axis]
-            else:
-                weight *= 1.0 - weights[axis]
-        result += weight * flat[offset + step]
+        x, y, z = corner & 1, corner >> 1 & 1, corner >> 2 & 1
+        step = x * steps[0] + y * steps[1] + z * steps[2]
+        result += in_plane[(x, y)] * sides[2][z] * flat.take(offset + step)
     return result.astype(volume.dtype, copy=False)
