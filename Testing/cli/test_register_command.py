@@ -210,3 +210,21 @@ def test_a_good_registration_reports_high_confidence_in_strict_json(registered):
     report = _strict_json(out["report"])
     assert report["confidence"]["level"] == "high" and report["confidence"]["reasons"] == []
     assert {"normalized_mi", "ct_in_mr", "mr_in_ct", "alternative_gap"} <= set(report["confidence"])
+
+
+def test_threads_sets_the_registrations_threads_and_a_bad_count_is_refused(tmp_path, sample):
+    """``--threads 1`` (a batch case's or a busy machine's budget): the report says 1 ITK thread and the result is as
+    good (landmark TRE within the 2.5 mm bar); ``--threads 0`` is bad input, refused before anything is written."""
+    run = ctmrfusion(
+        "register", "--ct", sample.ct, "--mr", sample.mr, "--threads", "1",
+        "--transform", tmp_path / "t.tfm", "--report", tmp_path / "r.json", "--quiet",
+    )  # fmt: skip
+    assert run.returncode == 0, run.stderr
+    assert _strict_json(tmp_path / "r.json")["itk_threads"] == 1
+    assert _tre_of(tmp_path / "t.tfm", sample) <= 2.5
+    refused = ctmrfusion(
+        "register", "--ct", sample.ct, "--mr", sample.mr, "--threads", "0", "--transform", tmp_path / "t0.tfm"
+    )
+    assert refused.returncode == 2
+    assert refused.stderr.strip().splitlines() == ["ctmrfusion: error: --threads must be from 1 to 1024, got 0."]
+    assert not (tmp_path / "t0.tfm").exists()

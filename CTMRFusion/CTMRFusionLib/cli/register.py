@@ -93,6 +93,12 @@ def add_arguments(parser) -> None:
     parser.add_argument("--mr-landmarks", help="MR landmarks, paired with the CT ones")
     parser.add_argument("--pairing", choices=("label", "order"), default="label", help="landmark pairing")
     parser.add_argument(
+        "--threads",
+        type=int,
+        help="CPU threads for ITK and the finest level's metric (default: ITK's, the cores; "
+        "ITK_GLOBAL_DEFAULT_NUMBER_OF_THREADS also sets it)",
+    )
+    parser.add_argument(
         "--strict",
         action="store_true",
         help="exit with code 3 when the result's confidence is low (the outputs are written all the same)",
@@ -147,6 +153,10 @@ def _register(args, stack: ExitStack) -> dict:
         args.deep_model,
         args.preset if Path(args.preset).is_file() else None,  # a user's preset file is an input too
     ]
+    if args.threads is not None:
+        if not 1 <= args.threads <= 1024:
+            raise InvalidInputError(f"--threads must be from 1 to 1024, got {args.threads}.")
+        sitk.ProcessObject.SetGlobalDefaultNumberOfThreads(args.threads)
     check_outputs({"--transform": args.transform, "--volume": args.volume, "--report": args.report}, inputs)
     if bool(args.ct_landmarks) != bool(args.mr_landmarks):
         raise LandmarkError("Give both --ct-landmarks and --mr-landmarks, or neither.")
