@@ -75,6 +75,6 @@ def test_the_prefetched_metric_is_the_one_made_in_sequence(pair, demo_images, op
     args = (options.histogram_bins, samples, options.random_seed, options.sampling_strategy)
     fresh = MattesMutualInformation(fixed, moving, fixed_mask, moving_mask, *args)
     assert prefetched.sample_count == fresh.sample_count > 10_000
-    np.testing.assert_array_equal(prefetched.points_lps, fresh.points_lps)
+    np.testing.assert_array_equal(prefetched.points_by_axis, fresh.points_by_axis)
     np.testing.assert_array_equal(prefetched.fixed_bins, fresh.fixed_bins)
     np.testing.assert_array_equal(prefetched.table, fresh.table)

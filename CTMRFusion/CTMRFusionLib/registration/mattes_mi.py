@@ -70,7 +70,7 @@ class MattesMutualInformation:
         strategy: str = "random",
     ) -> None:
         fixed_values = sitk.GetArrayViewFromImage(fixed)
-        flat, self.points_lps = ct_samples(fixed, fixed_mask, samples, seed, strategy)
+        flat, self.points_by_axis = ct_samples(fixed, fixed_mask, samples, seed, strategy)
         self.bins = int(bins)
         inner = self.bins - 2 * PADDING_BINS
         low, high = float(fixed_values.min()), float(fixed_values.max())
@@ -91,7 +91,6 @@ class MattesMutualInformation:
         self.table = table.reshape(-1, 4)
         self.moving_shape = moving_values.shape
         self.frame = VoxelFrame.of(moving, moving_mask)
-        self.points_by_axis = np.ascontiguousarray(self.points_lps.T)
         edges = np.linspace(0, self.sample_count, PIECES + 1).astype(np.int64)
         self._bounds = list(zip(edges[:-1], edges[1:]))
         #: Threads for an evaluation: ITK's (the thread budget a batch case or the user sets, else the cores).
@@ -99,7 +98,7 @@ class MattesMutualInformation:
 
     @property
     def sample_count(self) -> int:
-        return len(self.points_lps)
+        return self.points_by_axis.shape[1]
 
     def value_and_derivative(
         self, start: sitk.Transform, correction: sitk.Euler3DTransform

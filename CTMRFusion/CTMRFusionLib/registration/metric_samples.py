@@ -12,15 +12,15 @@ from dataclasses import dataclass
 import numpy as np
 import SimpleITK as sitk
 
-from CTMRFusionLib.core.point_products import map_rows
+from CTMRFusionLib.core.point_products import map_by_axis
 
 
 def ct_samples(
     fixed: sitk.Image, fixed_mask: sitk.Image | None, samples: int, seed: int, strategy: str = "random"
 ) -> tuple[np.ndarray, np.ndarray]:
-    """(flat indices into ``fixed``'s array, their centres in LPS mm) of at most ``samples`` voxels inside
-    ``fixed_mask`` (everywhere without one): "random" (drawn with ``seed``, in array order), "regular" (evenly
-    spaced through the mask's voxels) or "none" (every mask voxel)."""
+    """(flat indices into ``fixed``'s array, their centres in LPS mm by axis: 3 × n) of at most ``samples``
+    voxels inside ``fixed_mask`` (everywhere without one): "random" (drawn with ``seed``, in array order),
+    "regular" (evenly spaced through the mask's voxels) or "none" (every mask voxel)."""
     shape = sitk.GetArrayViewFromImage(fixed).shape
     flat = (
         np.arange(int(np.prod(shape))) if fixed_mask is None else np.flatnonzero(sitk.GetArrayViewFromImage(fixed_mask))
@@ -30,10 +30,10 @@ def ct_samples(
             flat = flat[np.linspace(0, flat.size - 1, samples).astype(np.int64)]
         else:
             flat = np.sort(np.random.default_rng(seed).choice(flat, samples, replace=False))
-    index_zyx = np.array(np.unravel_index(flat, shape), dtype=float)
+    index_xyz = np.array(np.unravel_index(flat, shape), dtype=float)[::-1]
     direction = np.array(fixed.GetDirection()).reshape(3, 3)
-    points = map_rows(index_zyx[::-1].T * np.array(fixed.GetSpacing()), direction, fixed.GetOrigin())
-    return flat, points
+    scaled = index_xyz * np.array(fixed.GetSpacing())[:, None]
+    return flat, map_by_axis(direction, scaled, fixed.GetOrigin())
 
 
 @dataclass

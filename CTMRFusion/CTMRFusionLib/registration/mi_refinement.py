@@ -187,7 +187,8 @@ def _run_level_numpy(pair, level, spacing, transform, options, progress, cancel,
     start = sitk.Euler3DTransform(transform)
     correction = sitk.Euler3DTransform()
     correction.SetCenter(transform.GetCenter())
-    radius = float(np.sqrt(np.mean(np.sum((metric.points_lps - np.array(transform.GetCenter())) ** 2, axis=1))))
+    centred = metric.points_by_axis - np.array(transform.GetCenter())[:, None]
+    radius = float(np.sqrt(np.mean(np.sum(centred**2, axis=0))))
     scale = np.array([radius] * 3 + [1.0] * 3)  # parameters → mm of CT points
     position = np.zeros(6)  # scaled (mm) parameters of the correction
     step, values = options.learning_rate, []

@@ -56,7 +56,7 @@ class MutualInformationScore:
         moving_mask: sitk.Image | None = None,
     ) -> None:
         fixed_values = sitk.GetArrayViewFromImage(fixed)
-        flat, self.points_lps = ct_samples(fixed, fixed_mask, samples, seed)
+        flat, self.points_by_axis = ct_samples(fixed, fixed_mask, samples, seed)
         self.bins = int(bins)
         values = fixed_values.ravel()[flat].astype(np.float64)
         low, high = float(fixed_values.min()), float(fixed_values.max())
@@ -65,11 +65,10 @@ class MutualInformationScore:
         self.moving_low = float(self.moving_array.min())
         self.moving_range = max(float(self.moving_array.max()) - self.moving_low, 1e-12)
         self.frame = VoxelFrame.of(moving, moving_mask)
-        self._points_by_axis = np.ascontiguousarray(self.points_lps.T)
 
     @property
     def sample_count(self) -> int:
-        return len(self.points_lps)
+        return self.points_by_axis.shape[1]
 
     def __call__(self, transform: sitk.Transform) -> float:
         sampled = self._sample(transform)
@@ -99,7 +98,7 @@ class MutualInformationScore:
         frame = self.frame
         matrix = sitk_transform_to_matrix(transform)
         linear, offset = frame.index_map(matrix)  # continuous MR voxel indices: rows x, y, z, a column per sample
-        index = map_by_axis(linear, self._points_by_axis, offset)
+        index = map_by_axis(linear, self.points_by_axis, offset)
         valid = frame.in_buffer(index)
         seen_share = np.count_nonzero(valid) / self.sample_count
         if not valid.all():
