@@ -201,10 +201,11 @@ def merged(path: str, new_rows: list[dict], order: list[str]) -> list[dict]:
 
 def _typed(row: dict) -> dict:
     """A CSV row with its numbers and flags as the benchmark wrote them."""
+    flags, texts = ("ours_within_bar", "ours_wrong", "elastix_wrong"), ("case", "level", "reasons")
     typed = dict(row, move=int(row["move"]))
-    for key in ("ours_within_bar", "ours_wrong", "elastix_wrong"):
+    for key in flags:
         typed[key] = row[key] == "True"
-    for key in COLUMNS[2:8] + COLUMNS[13:]:
+    for key in set(COLUMNS) - {"move", *flags, *texts}:  # the numbers; an unmeasured one is empty
         typed[key] = float(row[key]) if row[key] not in ("", "None") else None
     return typed
 
